@@ -9,8 +9,11 @@ import java.util.List;
  * @param layers one entry per transformer block
  * @param outputNorm the final RMSNorm weight
  * @param output {@code [vocabSize, hiddenSize]}; the same tensor as {@code tokenEmbedding} when tied
+ * @param ropeFreqFactors null, or {@code [headDim/2]} F32 divisors of the rotary frequencies, as
+ *     llama.cpp stores llama3 rope scaling in GGUF files ({@code rope_freqs.weight})
  */
-public record LlamaWeights(Tensor tokenEmbedding, List<Layer> layers, Tensor outputNorm, Tensor output) {
+public record LlamaWeights(Tensor tokenEmbedding, List<Layer> layers, Tensor outputNorm, Tensor output,
+    Tensor ropeFreqFactors) {
 
   public LlamaWeights {
     layers = List.copyOf(layers);
