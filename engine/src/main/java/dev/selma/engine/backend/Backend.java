@@ -1,0 +1,68 @@
+package dev.selma.engine.backend;
+
+import dev.selma.engine.attention.Rope;
+import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.Tensor;
+
+/**
+ * The operations a transformer forward pass needs, on some device. The forward pass ({@code
+ * dev.selma.engine.llama.Llama}) is written once against this interface and never learns whether a
+ * CPU or a GPU runs it.
+ *
+ * <p>Activations are row-major float matrices ({@link Activations}): one row per token of the chunk
+ * being processed. Weights are matrices {@code [outFeatures, inFeatures]} in their file's element type
+ * ({@link Weight}). Operations run in call order; {@link #read} waits for all earlier ones.
+ */
+public interface Backend extends AutoCloseable {
+
+  /** A short name for logs: "cpu (16 threads)", "cuda (NVIDIA H100)". */
+  String name();
+
+  /** Makes a tensor available to this backend: a view of mapped memory on the CPU, a copy on a GPU. */
+  Weight load(Tensor tensor);
+
+  /** A new matrix of {@code rows × cols} floats, contents undefined. */
+  Activations allocate(int rows, int cols);
+
+  /** A KV cache for one sequence of this model, keys stored before RoPE. */
+  KvCache newKvCache(ModelConfig config, int maxTokens);
+
+  /** {@code out[t] = table[tokens[t]]}, dequantized. */
+  void embed(Activations out, Weight table, int[] tokens);
+
+  /** {@code out[t] = x[t] / rms(x[t]) · weight}, with rms over the row, fp32 accumulation. */
+  void rmsNorm(Activations out, Activations x, Weight weight, float eps);
+
+  /** {@code out[t] = W · x[t]} for every row t of x; uses the first {@code x.rows()} rows of out. */
+  void matmul(Activations out, Activations x, Weight w);
+
+  /** {@code x[t] += bias} for every row t. */
+  void addBias(Activations x, Weight bias);
+
+  /** {@code x += delta}. */
+  void add(Activations x, Activations delta);
+
+  /** {@code gate = silu(gate) · up}, the SwiGLU activation. */
+  void swiglu(Activations gate, Activations up);
+
+  /**
+   * Appends the keys (before RoPE) and values of the chunk's tokens to layer {@code layer} of the
+   * cache, at the cache's current length. The cache's length advances once all layers are stored
+   * ({@link KvCache#advance}).
+   */
+  void storeKv(KvCache cache, int layer, Activations k, Activations v);
+
+  /**
+   * Causal attention of the chunk's queries (before RoPE) over layer {@code layer} of the cache:
+   * query t sits at position {@code cache.length() + t} and reads every key up to its own position;
+   * queries and keys are rotated with {@code rope} when the scores are computed.
+   */
+  void attention(Activations out, Activations q, KvCache cache, int layer, Rope rope);
+
+  /** Copies row {@code row} of {@code x} to {@code dst}, waiting for earlier operations. */
+  void read(Activations x, int row, float[] dst);
+
+  @Override
+  void close();
+}

@@ -1,0 +1,216 @@
+package dev.selma.engine.backend.cpu;
+
+import dev.selma.engine.attention.Rope;
+import dev.selma.engine.backend.Activations;
+import dev.selma.engine.backend.Backend;
+import dev.selma.engine.backend.Weight;
+import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.Tensor;
+import java.util.concurrent.ForkJoinPool;
+import java.util.function.IntConsumer;
+import java.util.stream.IntStream;
+
+/**
+ * The pure-Java backend: weights are read in place from mapped files and decoded row by row,
+ * activations and the KV cache are fp32 arrays, loops are vectorised with the Vector API and spread
+ * over a fork-join pool of {@code threads} threads. It is also the reference the GPU backend is
+ * tested against.
+ */
+public final class CpuBackend implements Backend {
+  /** Weight rows decoded together so that each activation load feeds four dot products. */
+  private static final int ROW_PANEL = 4;
+
+  private final int threads;
+  private final ForkJoinPool pool;
+  private final CpuAttention attention = new CpuAttention(this);
+
+  /** A backend on {@code threads} threads (at least 1). */
+  public CpuBackend(int threads) {
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    }
+    this.threads = threads;
+    this.pool = new ForkJoinPool(threads);
+  }
+
+  /** A backend on every available processor. */
+  public CpuBackend() {
+    this(Runtime.getRuntime().availableProcessors());
+  }
+
+  @Override
+  public String name() {
+    return "cpu (" + threads + (threads == 1 ? " thread, " : " threads, ") + VectorMath.F.length() * 32
+        + "-bit vectors)";
+  }
+
+  public int threads() {
+    return threads;
+  }
+
+  @Override
+  public Weight load(Tensor tensor) {
+    return CpuWeight.of(tensor);
+  }
+
+  @Override
+  public Activations allocate(int rows, int cols) {
+    return new CpuActivations(rows, cols);
+  }
+
+  @Override
+  public KvCache newKvCache(ModelConfig config, int maxTokens) {
+    return new CpuKvCache(config, maxTokens);
+  }
+
+  @Override
+  public void embed(Activations out, Weight table, int[] tokens) {
+    CpuActivations o = (CpuActivations) out;
+    CpuWeight w = (CpuWeight) table;
+    check(o.rows() >= tokens.length && o.cols() == w.cols(), "embed shapes");
+    for (int t = 0; t < tokens.length; t++) {
+      if (tokens[t] < 0 || tokens[t] >= w.rows()) {
+        throw new IllegalArgumentException("token id " + tokens[t] + " outside the vocabulary [0, " + w.rows() + ")");
+      }
+      RowDecoder.decode(w, tokens[t], o.data(), o.at(t, 0));
+    }
+  }
+
+  @Override
+  public void rmsNorm(Activations out, Activations x, Weight weight, float eps) {
+    CpuActivations o = (CpuActivations) out, in = (CpuActivations) x;
+    CpuWeight w = (CpuWeight) weight;
+    int n = in.cols();
+    check(w.rows() * w.cols() == n && o.cols() == n && o.rows() >= in.rows(), "rmsNorm shapes");
+    float[] gamma = new float[n];
+    RowDecoder.decode(w, 0, gamma, 0);
+    parallelFor(in.rows(), t -> {
+      float ss = VectorMath.sumOfSquares(in.data(), in.at(t, 0), n);
+      float inv = (float) (1 / Math.sqrt(ss / n + eps));
+      float[] od = o.data(), id = in.data();
+      int oo = o.at(t, 0), io = in.at(t, 0);
+      for (int i = 0; i < n; i++) {
+        od[oo + i] = gamma[i] * (id[io + i] * inv);
+      }
+    });
+  }
+
+  @Override
+  public void matmul(Activations out, Activations x, Weight weight) {
+    CpuActivations o = (CpuActivations) out, in = (CpuActivations) x;
+    CpuWeight w = (CpuWeight) weight;
+    int rows = w.rows(), cols = w.cols(), tokens = in.rows();
+    check(in.cols() == cols && o.cols() == rows && o.rows() >= tokens,
+        "matmul " + w.name() + ": weight " + rows + "x" + cols + ", input " + tokens + "x" + in.cols()
+            + ", output " + o.rows() + "x" + o.cols());
+    int panels = (rows + ROW_PANEL - 1) / ROW_PANEL;
+    // Enough tasks to balance threads, few enough that each decodes a run of rows.
+    int tasks = Math.min(panels, threads * 8);
+    parallelFor(tasks, task -> {
+      int p0 = (int) ((long) panels * task / tasks), p1 = (int) ((long) panels * (task + 1) / tasks);
+      float[] panel = new float[ROW_PANEL * cols];
+      float[] od = o.data(), id = in.data();
+      for (int p = p0; p < p1; p++) {
+        int r0 = p * ROW_PANEL, n = Math.min(ROW_PANEL, rows - r0);
+        for (int r = 0; r < n; r++) {
+          RowDecoder.decode(w, r0 + r, panel, r * cols);
+        }
+        for (int t = 0; t < tokens; t++) {
+          int io = in.at(t, 0), oo = o.at(t, r0);
+          if (n == ROW_PANEL) {
+            VectorMath.dot4(panel, 0, cols, id, io, od, oo, 1);
+          } else {
+            for (int r = 0; r < n; r++) {
+              od[oo + r] = VectorMath.dot(panel, r * cols, id, io, cols);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  @Override
+  public void addBias(Activations x, Weight bias) {
+    CpuActivations a = (CpuActivations) x;
+    CpuWeight w = (CpuWeight) bias;
+    check(w.rows() * w.cols() == a.cols(), "bias " + w.name() + " shape");
+    float[] b = new float[a.cols()];
+    RowDecoder.decode(w, 0, b, 0);
+    for (int t = 0; t < a.rows(); t++) {
+      VectorMath.axpy(1f, b, 0, a.data(), a.at(t, 0), a.cols());
+    }
+  }
+
+  @Override
+  public void add(Activations x, Activations delta) {
+    CpuActivations a = (CpuActivations) x, d = (CpuActivations) delta;
+    check(a.cols() == d.cols() && d.rows() >= a.rows(), "add shapes");
+    for (int t = 0; t < a.rows(); t++) {
+      VectorMath.axpy(1f, d.data(), d.at(t, 0), a.data(), a.at(t, 0), a.cols());
+    }
+  }
+
+  @Override
+  public void swiglu(Activations gate, Activations up) {
+    CpuActivations g = (CpuActivations) gate, u = (CpuActivations) up;
+    check(g.cols() == u.cols() && u.rows() >= g.rows(), "swiglu shapes");
+    parallelFor(g.rows(), t -> {
+      float[] gd = g.data(), ud = u.data();
+      int go = g.at(t, 0), uo = u.at(t, 0);
+      for (int i = 0; i < g.cols(); i++) {
+        float v = gd[go + i];
+        gd[go + i] = v / (1 + (float) Math.exp(-v)) * ud[uo + i];
+      }
+    });
+  }
+
+  @Override
+  public void storeKv(KvCache kvCache, int layer, Activations k, Activations v) {
+    CpuKvCache cache = (CpuKvCache) kvCache;
+    CpuActivations kk = (CpuActivations) k, vv = (CpuActivations) v;
+    int start = cache.length(), hd = cache.headDim;
+    cache.reserve(start + kk.rows());
+    for (int t = 0; t < kk.rows(); t++) {
+      int token = start + t, page = token / CpuKvCache.PAGE;
+      float[] kp = cache.keys(page, layer), vp = cache.values(page, layer);
+      for (int h = 0; h < cache.kvHeads; h++) {
+        System.arraycopy(kk.data(), kk.at(t, h * hd), kp, cache.slot(h, token), hd);
+        System.arraycopy(vv.data(), vv.at(t, h * hd), vp, cache.slot(h, token), hd);
+      }
+    }
+  }
+
+  @Override
+  public void attention(Activations out, Activations q, KvCache cache, int layer, Rope rope) {
+    attention.run((CpuActivations) out, (CpuActivations) q, (CpuKvCache) cache, layer, rope);
+  }
+
+  @Override
+  public void read(Activations x, int row, float[] dst) {
+    CpuActivations a = (CpuActivations) x;
+    System.arraycopy(a.data(), a.at(row, 0), dst, 0, a.cols());
+  }
+
+  @Override
+  public void close() {
+    pool.shutdown();
+  }
+
+  /** Runs {@code body(i)} for i in [0, n) on this backend's threads; inline when there is one. */
+  void parallelFor(int n, IntConsumer body) {
+    if (threads == 1 || n == 1) {
+      for (int i = 0; i < n; i++) {
+        body.accept(i);
+      }
+      return;
+    }
+    pool.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
+  }
+
+  private static void check(boolean ok, String what) {
+    if (!ok) {
+      throw new IllegalArgumentException("shape mismatch: " + what);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+package dev.selma.engine.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** The few vectorised loops every CPU kernel is made of; fp32 throughout. */
+final class VectorMath {
+  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+  private VectorMath() {}
+
+  static float dot(float[] a, int ao, float[] b, int bo, int n) {
+    FloatVector acc = FloatVector.zero(F);
+    int i = 0;
+    for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+      acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
+    }
+    float s = acc.reduceLanes(VectorOperators.ADD);
+    for (; i < n; i++) {
+      s += a[ao + i] * b[bo + i];
+    }
+    return s;
+  }
+
+  /**
+   * Four dot products of consecutive rows {@code w[wo + r·n, +n)} (r = 0..3) with {@code x[xo, +n)},
+   * written to {@code out[oo + r·stride]}. Loading x once for four rows is what makes batched matmul
+   * compute-bound rather than load-bound.
+   */
+  static void dot4(float[] w, int wo, int n, float[] x, int xo, float[] out, int oo, int stride) {
+    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+      FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+      a0 = FloatVector.fromArray(F, w, wo + i).fma(xv, a0);
+      a1 = FloatVector.fromArray(F, w, wo + n + i).fma(xv, a1);
+      a2 = FloatVector.fromArray(F, w, wo + 2 * n + i).fma(xv, a2);
+      a3 = FloatVector.fromArray(F, w, wo + 3 * n + i).fma(xv, a3);
+    }
+    float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+    float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+    for (; i < n; i++) {
+      float xi = x[xo + i];
+      s0 += w[wo + i] * xi;
+      s1 += w[wo + n + i] * xi;
+      s2 += w[wo + 2 * n + i] * xi;
+      s3 += w[wo + 3 * n + i] * xi;
+    }
+    out[oo] = s0;
+    out[oo + stride] = s1;
+    out[oo + 2 * stride] = s2;
+    out[oo + 3 * stride] = s3;
+  }
+
+  /** {@code y[yo, +n) += a · x[xo, +n)}. */
+  static void axpy(float a, float[] x, int xo, float[] y, int yo, int n) {
+    FloatVector av = FloatVector.broadcast(F, a);
+    int i = 0;
+    for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+      FloatVector.fromArray(F, x, xo + i).fma(av, FloatVector.fromArray(F, y, yo + i)).intoArray(y, yo + i);
+    }
+    for (; i < n; i++) {
+      y[yo + i] += a * x[xo + i];
+    }
+  }
+
+  static float sumOfSquares(float[] x, int xo, int n) {
+    FloatVector acc = FloatVector.zero(F);
+    int i = 0;
+    for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+      FloatVector v = FloatVector.fromArray(F, x, xo + i);
+      acc = v.fma(v, acc);
+    }
+    float s = acc.reduceLanes(VectorOperators.ADD);
+    for (; i < n; i++) {
+      s += x[xo + i] * x[xo + i];
+    }
+    return s;
+  }
+}
