@@ -1,0 +1,90 @@
+package dev.selma.engine.generate;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * One generation: a prompt of token ids and how to continue it.
+ *
+ * @param prompt the prompt's token ids (at least one)
+ * @param maxNewTokens the most tokens to generate (at least one)
+ * @param sampling how to choose tokens
+ * @param stopTokens ids that end generation (typically the model's end-of-sequence ids); not part
+ *     of the output
+ * @param stopSequences texts that end generation when generated; not part of the output text
+ * @param listener hears progress and tokens
+ * @param cancellation lets another thread stop the generation
+ */
+public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams sampling, int[] stopTokens,
+    List<String> stopSequences, GenerationListener listener, CancellationToken cancellation) {
+
+  public GenerationRequest {
+    Objects.requireNonNull(prompt, "prompt");
+    if (prompt.length == 0) {
+      throw new IllegalArgumentException("the prompt is empty");
+    }
+    if (maxNewTokens < 1) {
+      throw new IllegalArgumentException("max new tokens must be >= 1, got " + maxNewTokens);
+    }
+    prompt = prompt.clone();
+    sampling = sampling == null ? SamplingParams.GREEDY : sampling;
+    stopTokens = stopTokens == null ? new int[0] : stopTokens.clone();
+    stopSequences = stopSequences == null ? List.of() : List.copyOf(stopSequences);
+    listener = listener == null ? new GenerationListener() {} : listener;
+    cancellation = cancellation == null ? new CancellationToken() : cancellation;
+  }
+
+  public static Builder builder(int[] prompt) {
+    return new Builder(prompt);
+  }
+
+  /** Builds a request; unset fields take their defaults (greedy, 256 new tokens, no stops). */
+  public static final class Builder {
+    private final int[] prompt;
+    private int maxNewTokens = 256;
+    private SamplingParams sampling = SamplingParams.GREEDY;
+    private int[] stopTokens;
+    private List<String> stopSequences;
+    private GenerationListener listener;
+    private CancellationToken cancellation;
+
+    private Builder(int[] prompt) {
+      this.prompt = prompt;
+    }
+
+    public Builder maxNewTokens(int n) {
+      this.maxNewTokens = n;
+      return this;
+    }
+
+    public Builder sampling(SamplingParams s) {
+      this.sampling = s;
+      return this;
+    }
+
+    public Builder stopTokens(int... ids) {
+      this.stopTokens = ids;
+      return this;
+    }
+
+    public Builder stopSequences(List<String> s) {
+      this.stopSequences = s;
+      return this;
+    }
+
+    public Builder listener(GenerationListener l) {
+      this.listener = l;
+      return this;
+    }
+
+    public Builder cancellation(CancellationToken c) {
+      this.cancellation = c;
+      return this;
+    }
+
+    public GenerationRequest build() {
+      return new GenerationRequest(prompt, maxNewTokens, sampling, stopTokens, stopSequences, listener,
+          cancellation);
+    }
+  }
+}

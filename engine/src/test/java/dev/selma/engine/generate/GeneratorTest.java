@@ -1,0 +1,144 @@
+package dev.selma.engine.generate;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.selma.engine.backend.cpu.CpuBackend;
+import dev.selma.engine.llama.Llama;
+import dev.selma.engine.llama.RandomModel;
+import dev.selma.engine.llama.Sequence;
+import dev.selma.engine.model.ModelConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+class GeneratorTest {
+  private static final CpuBackend BACKEND = new CpuBackend(2);
+  private static final ModelConfig CONFIG = RandomModel.config(50, 32, 2, 4, 2, false);
+  private static final Llama MODEL = new Llama(CONFIG, RandomModel.weights(CONFIG, 11), BACKEND);
+  private static final int[] PROMPT = {3, 14, 15, 9, 26, 5, 35};
+
+  @AfterAll
+  static void close() {
+    BACKEND.close();
+  }
+
+  private static TokenTextStream words() {
+    return t -> "w" + t + " ";
+  }
+
+  private static GenerationResult run(GenerationRequest r) {
+    try (Sequence s = MODEL.newSequence(128, 4)) {
+      return Generator.generate(s, r, words());
+    }
+  }
+
+  @Test
+  void greedyGenerationFollowsTheArgmaxOfRecomputedLogits() {
+    GenerationResult r = run(GenerationRequest.builder(PROMPT).maxNewTokens(8).build());
+    assertEquals(FinishReason.LENGTH, r.finishReason());
+    assertEquals(8, r.tokens().length);
+    int[] context = PROMPT.clone();
+    for (int token : r.tokens()) {
+      try (Sequence s = MODEL.newSequence(128, 128)) {
+        assertEquals(Sampler.argmax(s.append(context)), token);
+      }
+      context = java.util.Arrays.copyOf(context, context.length + 1);
+      context[context.length - 1] = token;
+    }
+    StringBuilder text = new StringBuilder();
+    for (int t : r.tokens()) {
+      text.append("w").append(t).append(' ');
+    }
+    assertEquals(text.toString(), r.text());
+    assertEquals(new Usage(7, 0, 8, r.usage().prefillNanos(), r.usage().decodeNanos()), r.usage());
+  }
+
+  @Test
+  void aStopTokenEndsGenerationAndIsNotPartOfTheOutput() {
+    int[] free = run(GenerationRequest.builder(PROMPT).maxNewTokens(6).build()).tokens();
+    GenerationResult r = run(GenerationRequest.builder(PROMPT).maxNewTokens(6).stopTokens(free[3]).build());
+    assertEquals(FinishReason.STOP, r.finishReason());
+    int firstStop = 0;
+    while (free[firstStop] != free[3]) {
+      firstStop++;
+    }
+    assertArrayEquals(java.util.Arrays.copyOf(free, firstStop), r.tokens());
+  }
+
+  @Test
+  void aStopSequenceEndsGenerationAndIsCutFromTheText() {
+    int[] free = run(GenerationRequest.builder(PROMPT).maxNewTokens(6).build()).tokens();
+    String stop = "w" + free[2] + " w";
+    GenerationResult r = run(GenerationRequest.builder(PROMPT).maxNewTokens(6).stopSequences(List.of(stop)).build());
+    assertEquals(FinishReason.STOP, r.finishReason());
+    assertTrue(!r.text().contains(stop));
+  }
+
+  @Test
+  void theSameSeedGivesTheSameSampledOutput() {
+    SamplingParams p = SamplingParams.GREEDY.withTemperature(1.2).withTopP(0.9).withSeed(99);
+    GenerationResult a = run(GenerationRequest.builder(PROMPT).maxNewTokens(12).sampling(p).build());
+    GenerationResult b = run(GenerationRequest.builder(PROMPT).maxNewTokens(12).sampling(p).build());
+    assertArrayEquals(a.tokens(), b.tokens());
+  }
+
+  @Test
+  void aSequenceReusesThePromptPrefixItAlreadyHolds() {
+    GenerationResult cold = run(GenerationRequest.builder(PROMPT).maxNewTokens(5).build());
+    try (Sequence s = MODEL.newSequence(128, 4)) {
+      s.append(new int[] {3, 14, 15, 9, 40, 41});
+      GenerationResult warm = Generator.generate(s, GenerationRequest.builder(PROMPT).maxNewTokens(5).build(), words());
+      assertEquals(4, warm.usage().cachedPromptTokens());
+      assertArrayEquals(cold.tokens(), warm.tokens());
+    }
+  }
+
+  @Test
+  void cancellationFromAnotherThreadStopsTheGeneration() throws Exception {
+    CancellationToken cancel = new CancellationToken();
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicInteger seen = new AtomicInteger();
+    GenerationListener listener = new GenerationListener() {
+      @Override
+      public void onToken(int token, String text) {
+        seen.incrementAndGet();
+        started.countDown();
+        try {
+          Thread.sleep(5);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    };
+    List<GenerationResult> result = new ArrayList<>();
+    Thread t = new Thread(() -> result.add(run(GenerationRequest.builder(PROMPT).maxNewTokens(100_000)
+        .listener(listener).cancellation(cancel).build())));
+    t.start();
+    started.await();
+    cancel.cancel();
+    t.join(10_000);
+    assertEquals(FinishReason.CANCELLED, result.getFirst().finishReason());
+    assertTrue(result.getFirst().tokens().length < 100, "stopped after " + seen.get() + " tokens");
+  }
+
+  @Test
+  void aFullContextEndsWithLengthAndAnOversizedPromptIsRejected() {
+    try (Sequence s = MODEL.newSequence(12, 4)) {
+      GenerationResult r = Generator.generate(s, GenerationRequest.builder(PROMPT).maxNewTokens(100).build(), words());
+      assertEquals(FinishReason.LENGTH, r.finishReason());
+      assertEquals(12 - PROMPT.length, r.tokens().length);
+    }
+    try (Sequence s = MODEL.newSequence(7, 4)) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> Generator.generate(s, GenerationRequest.builder(PROMPT).build(), words()));
+      assertEquals("the prompt has 7 tokens but the context holds at most 7 (prompt and answer together)",
+          e.getMessage());
+    }
+  }
+}
