@@ -166,7 +166,7 @@ class ModelFilesFuzzTest {
     byte[] original = Files.readAllBytes(sample);
     Path file = dir.resolve("fuzz.gguf");
     truncations("gguf", original, file, file, ModelFilesFuzzTest::openGguf, 1);
-    mutations("gguf", original, file, file, ModelFilesFuzzTest::openGguf, 3000, 1500, random);
+    mutations("gguf", original, file, file, ModelFilesFuzzTest::openGguf, 2000, 1500, random);
     assertBothOutcomes();
   }
 
@@ -180,7 +180,7 @@ class ModelFilesFuzzTest {
     byte[] original = Files.readAllBytes(model);
     Path file = dir.resolve("fuzz-model.gguf");
     truncations("gguf model", original, file, file, ModelFilesFuzzTest::openModel, 97);
-    mutations("gguf model", original, file, file, ModelFilesFuzzTest::openModel, 1500, 1200, random);
+    mutations("gguf model", original, file, file, ModelFilesFuzzTest::openModel, 1000, 1200, random);
     assertBothOutcomes();
   }
 
@@ -194,7 +194,7 @@ class ModelFilesFuzzTest {
     byte[] original = Files.readAllBytes(SafetensorsFixture.write(dir.resolve("s.safetensors"), t, Map.of("format", "pt")));
     Path file = dir.resolve("fuzz.safetensors");
     truncations("safetensors", original, file, file, ModelFilesFuzzTest::openSafetensors, 1);
-    mutations("safetensors", original, file, file, ModelFilesFuzzTest::openSafetensors, 2000, 300, random);
+    mutations("safetensors", original, file, file, ModelFilesFuzzTest::openSafetensors, 1500, 300, random);
     assertBothOutcomes();
   }
 
@@ -205,12 +205,12 @@ class ModelFilesFuzzTest {
     Path config = folder.resolve(HfConfig.FILE_NAME);
     byte[] originalConfig = Files.readAllBytes(config);
     truncations("config.json", originalConfig, config, folder, ModelFilesFuzzTest::openModel, 1);
-    mutations("config.json", originalConfig, config, folder, ModelFilesFuzzTest::openModel, 1500, originalConfig.length,
+    mutations("config.json", originalConfig, config, folder, ModelFilesFuzzTest::openModel, 1000, originalConfig.length,
         random);
     Files.write(config, originalConfig);
     Path weights = folder.resolve(Safetensors.SINGLE_FILE);
     byte[] originalWeights = Files.readAllBytes(weights);
-    mutations("model.safetensors", originalWeights, weights, folder, ModelFilesFuzzTest::openModel, 800, 1500, random);
+    mutations("model.safetensors", originalWeights, weights, folder, ModelFilesFuzzTest::openModel, 600, 1500, random);
     assertBothOutcomes();
   }
 }
