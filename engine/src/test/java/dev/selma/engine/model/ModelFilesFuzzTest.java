@@ -126,10 +126,10 @@ class ModelFilesFuzzTest {
     assertTrue(succeeded > 0 && rejected > 0, succeeded + " loaded, " + rejected + " rejected");
   }
 
-  /** Every {@code stride}-th prefix of the file. */
-  private void truncations(String name, byte[] original, Path file, Path named, Load load, int stride)
+  /** Every prefix shorter than {@code dense} bytes (the header), then every {@code stride}-th. */
+  private void truncations(String name, byte[] original, Path file, Path named, Load load, int dense, int stride)
       throws IOException {
-    for (int length = 0; length < original.length; length += stride) {
+    for (int length = 0; length < original.length; length += length < dense ? 1 : stride) {
       check(name + " truncated to " + length, file, Arrays.copyOf(original, length), named, load);
     }
   }
@@ -165,7 +165,7 @@ class ModelFilesFuzzTest {
     Path sample = GgufFileTest.writeSample(dir.resolve("sample.gguf"));
     byte[] original = Files.readAllBytes(sample);
     Path file = dir.resolve("fuzz.gguf");
-    truncations("gguf", original, file, file, ModelFilesFuzzTest::openGguf, 1);
+    truncations("gguf", original, file, file, ModelFilesFuzzTest::openGguf, 1500, 7);
     mutations("gguf", original, file, file, ModelFilesFuzzTest::openGguf, 2000, 1500, random);
     assertBothOutcomes();
   }
@@ -179,7 +179,7 @@ class ModelFilesFuzzTest {
     }
     byte[] original = Files.readAllBytes(model);
     Path file = dir.resolve("fuzz-model.gguf");
-    truncations("gguf model", original, file, file, ModelFilesFuzzTest::openModel, 97);
+    truncations("gguf model", original, file, file, ModelFilesFuzzTest::openModel, 0, 97);
     mutations("gguf model", original, file, file, ModelFilesFuzzTest::openModel, 1000, 1200, random);
     assertBothOutcomes();
   }
@@ -193,7 +193,7 @@ class ModelFilesFuzzTest {
     t.put("c.bias", SafetensorsFixture.floats("F32", new long[] {2, 2, 2}, GgufFileTest.randomFloats(random, 8)));
     byte[] original = Files.readAllBytes(SafetensorsFixture.write(dir.resolve("s.safetensors"), t, Map.of("format", "pt")));
     Path file = dir.resolve("fuzz.safetensors");
-    truncations("safetensors", original, file, file, ModelFilesFuzzTest::openSafetensors, 1);
+    truncations("safetensors", original, file, file, ModelFilesFuzzTest::openSafetensors, 400, 3);
     mutations("safetensors", original, file, file, ModelFilesFuzzTest::openSafetensors, 1500, 300, random);
     assertBothOutcomes();
   }
@@ -204,7 +204,7 @@ class ModelFilesFuzzTest {
     Path folder = TinyHfModel.llama().withSizes(32, 64).write(dir.resolve("hf"), 1);
     Path config = folder.resolve(HfConfig.FILE_NAME);
     byte[] originalConfig = Files.readAllBytes(config);
-    truncations("config.json", originalConfig, config, folder, ModelFilesFuzzTest::openModel, 1);
+    truncations("config.json", originalConfig, config, folder, ModelFilesFuzzTest::openModel, originalConfig.length, 1);
     mutations("config.json", originalConfig, config, folder, ModelFilesFuzzTest::openModel, 1000, originalConfig.length,
         random);
     Files.write(config, originalConfig);
