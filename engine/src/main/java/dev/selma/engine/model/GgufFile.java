@@ -90,8 +90,7 @@ public final class GgufFile implements AutoCloseable {
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
       long size = channel.size();
       MemorySegment file = channel.map(MapMode.READ_ONLY, 0, size, arena);
-      GgufFile gguf = new Parser(path, file).parse(arena);
-      return gguf;
+      return new Parser(path, file).parse(arena);
     } catch (IOException | RuntimeException | Error e) {
       arena.close();
       throw e;
