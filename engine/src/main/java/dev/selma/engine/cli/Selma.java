@@ -16,7 +16,10 @@ public final class Selma {
   public static int run(String... args) {
     return new CommandLine(new Selma())
         .setExecutionExceptionHandler((e, cmd, parsed) -> {
-          cmd.getErr().println("selma: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+          String message = e instanceof java.nio.file.NoSuchFileException
+              ? "no such file: " + e.getMessage()
+              : e.getMessage() == null ? e.toString() : e.getMessage();
+          cmd.getErr().println("selma: " + message);
           return 1;
         })
         .execute(args);
