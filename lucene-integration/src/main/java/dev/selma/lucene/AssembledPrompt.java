@@ -1,0 +1,22 @@
+package dev.selma.lucene;
+
+import java.util.List;
+
+/**
+ * A prompt ready to generate from.
+ *
+ * @param ids the prompt's token ids
+ * @param text the rendered prompt (what {@code ids} encode)
+ * @param included the documents that went in, in prompt order
+ * @param omitted the retrieved documents that did not
+ * @param overheadTokens tokens of everything but the document blocks: template, instructions, question
+ * @param promptLimit the most prompt tokens allowed (the budget less the answer's tokens)
+ */
+public record AssembledPrompt(int[] ids, String text, List<PackedDocument> included, List<OmittedDocument> omitted,
+    int overheadTokens, int promptLimit) {
+
+  /** Which documents went in, for the user. */
+  public List<Citation> citations() {
+    return included.stream().map(Citation::of).toList();
+  }
+}
