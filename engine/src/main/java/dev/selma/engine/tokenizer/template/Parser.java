@@ -14,7 +14,7 @@ import java.util.List;
 final class Parser {
   private static final java.util.Set<String> UNSUPPORTED_TAGS =
       java.util.Set.of(
-          "include", "import", "from", "extends", "block", "autoescape", "trans", "do", "recursive");
+          "include", "import", "from", "extends", "block", "autoescape", "trans", "do");
 
   private final Source source;
   private final List<Token> tokens;
