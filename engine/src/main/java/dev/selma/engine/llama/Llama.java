@@ -7,10 +7,9 @@ import dev.selma.engine.backend.Backend;
 import dev.selma.engine.backend.Weight;
 import dev.selma.engine.model.LlamaWeights;
 import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.Quants;
 import dev.selma.engine.model.RopeScaling;
 import dev.selma.engine.model.Tensor;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -49,7 +48,7 @@ public final class Llama {
           backend.load(l.wDown())));
     }
     this.blocks = List.copyOf(list);
-    this.ropeFreqFactors = weights.ropeFreqFactors() == null ? null : floats(weights.ropeFreqFactors());
+    this.ropeFreqFactors = weights.ropeFreqFactors() == null ? null : Quants.dequantize(weights.ropeFreqFactors());
     this.fixedRope = config.ropeScaling().type() == RopeScaling.Type.DYNAMIC
         ? null
         : Rope.of(config, ropeFreqFactors, config.maxPositionEmbeddings());
@@ -57,14 +56,6 @@ public final class Llama {
 
   private Weight loadOptional(Tensor t) {
     return t == null ? null : backend.load(t);
-  }
-
-  private static float[] floats(Tensor t) {
-    float[] f = new float[(int) t.elementCount()];
-    for (int i = 0; i < f.length; i++) {
-      f[i] = t.data().get(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4L * i);
-    }
-    return f;
   }
 
   public ModelConfig config() {

@@ -3,6 +3,11 @@ package dev.selma.engine.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Decodes one row of a weight into floats, for each element type. Block layouts are documented on
@@ -12,6 +17,10 @@ import java.nio.ByteOrder;
 final class RowDecoder {
   private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+  private static final VectorSpecies<Float> F = VectorMath.F;
+  /** Bytes with as many lanes as {@link #F}, widened to floats lane by lane. */
+  private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.length() * 8));
 
   private RowDecoder() {}
 
@@ -50,10 +59,11 @@ final class RowDecoder {
   private static void q8_0(MemorySegment s, long base, int n, float[] dst, int off) {
     for (int b = 0; b < n / 32; b++) {
       long at = base + 34L * b;
-      float d = f16(s, at);
+      FloatVector d = FloatVector.broadcast(F, f16(s, at));
       int o = off + 32 * b;
-      for (int j = 0; j < 32; j++) {
-        dst[o + j] = d * s.get(ValueLayout.JAVA_BYTE, at + 2 + j);
+      for (int j = 0; j < 32; j += F.length()) {
+        ByteVector q = ByteVector.fromMemorySegment(B, s, at + 2 + j, ByteOrder.LITTLE_ENDIAN);
+        ((FloatVector) q.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(dst, o + j);
       }
     }
   }

@@ -1,0 +1,240 @@
+package dev.selma.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.selma.engine.backend.Backend;
+import dev.selma.engine.backend.cpu.CpuBackend;
+import dev.selma.engine.generate.GenerationRequest;
+import dev.selma.engine.generate.GenerationResult;
+import dev.selma.engine.generate.Generator;
+import dev.selma.engine.llama.Llama;
+import dev.selma.engine.llama.Sequence;
+import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.ModelFiles;
+import dev.selma.engine.model.ModelFormatException;
+import dev.selma.engine.model.ModelLoader;
+import dev.selma.engine.tokenizer.StreamingDecoder;
+import dev.selma.engine.tokenizer.Tokenizer;
+import dev.selma.engine.tokenizer.template.ChatTemplate;
+import dev.selma.engine.tokenizer.template.Message;
+import dev.selma.engine.tokenizer.template.TemplateException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.IntStream;
+
+/**
+ * A loaded model ready to generate: files, tokenizer, backend and forward pass. This is what the Solr
+ * plugin, the LangChain4j adapter and the command line use. Thread-safe: concurrent {@link #generate}
+ * calls each run on their own sequence.
+ */
+public final class Engine implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger(Engine.class.getName());
+
+  private final EngineOptions options;
+  private final ModelFiles files;
+  private final Tokenizer tokenizer;
+  private final Backend backend;
+  private final Llama model;
+  private final int contextLength;
+  private final int[] eosIds;
+  private final String name;
+  /** The model's chat template, or null (then {@link #templateProblem} says why). */
+  private final ChatTemplate chatTemplate;
+  private final String templateProblem;
+
+  private Engine(EngineOptions options, ModelFiles files, Tokenizer tokenizer, Backend backend, int[] eosIds,
+      String name) {
+    this.options = options;
+    this.files = files;
+    this.tokenizer = tokenizer;
+    this.backend = backend;
+    this.model = new Llama(files.config(), files.weights(), backend);
+    this.contextLength = options.contextLength() > 0 ? options.contextLength() : files.config().maxPositionEmbeddings();
+    this.eosIds = eosIds;
+    this.name = name;
+    ChatTemplate template = null;
+    String problem = "the model has no chat template";
+    if (tokenizer.chatTemplate().isPresent()) {
+      try {
+        template = ChatTemplate.parse(tokenizer.chatTemplate().get());
+      } catch (TemplateException e) {
+        // A model whose template Selma cannot read still serves plain-text prompts.
+        problem = "the model's chat template cannot be used: " + e.getMessage();
+        LOG.log(System.Logger.Level.WARNING, "Selma: " + name + ": " + problem);
+      }
+    }
+    this.chatTemplate = template;
+    this.templateProblem = problem;
+  }
+
+  /**
+   * Loads a GGUF file or Hugging Face folder with its tokenizer.
+   *
+   * @throws ModelFormatException if the model or its tokenizer cannot be used, naming file and problem
+   */
+  public static Engine load(EngineOptions options) throws IOException {
+    ModelFiles files = ModelLoader.open(options.model());
+    try {
+      Tokenizer tokenizer;
+      int[] eos;
+      String name;
+      if (files.format() == ModelFiles.Format.GGUF) {
+        tokenizer = Tokenizer.fromGguf(files.ggufMetadata());
+        eos = tokenizer.eosIds();
+        name = files.ggufMetadata().getString("general.name", fileName(options.model()));
+      } else {
+        tokenizer = Tokenizer.fromHuggingFace(files.path());
+        eos = union(tokenizer.eosIds(), generationConfigEos(files.path()));
+        name = fileName(options.model());
+      }
+      if (tokenizer.vocabSize() > files.config().vocabSize()) {
+        throw new ModelFormatException(options.model(), "tokenizer", "the tokenizer has " + tokenizer.vocabSize()
+            + " tokens but the model's embedding only " + files.config().vocabSize());
+      }
+      Backend backend = backend(options);
+      LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
+      return new Engine(options, files, tokenizer, backend, eos, name);
+    } catch (IOException | RuntimeException e) {
+      files.close();
+      throw e;
+    }
+  }
+
+  private static Backend backend(EngineOptions options) {
+    int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
+    return switch (options.backend()) {
+      case CPU, AUTO -> new CpuBackend(threads);
+      case CUDA -> throw new UnsupportedOperationException(
+          "backend 'cuda' was requested but this build of Selma has no CUDA backend yet; use 'cpu' or 'auto'");
+    };
+  }
+
+  private static String fileName(Path p) {
+    String f = p.getFileName().toString();
+    return f.endsWith(".gguf") ? f.substring(0, f.length() - 5) : f;
+  }
+
+  /** End-of-sequence ids from {@code generation_config.json} (an id or a list), if the folder has one. */
+  private static int[] generationConfigEos(Path folder) throws ModelFormatException {
+    Path file = folder.resolve("generation_config.json");
+    if (!Files.isRegularFile(file)) {
+      return new int[0];
+    }
+    try {
+      JsonNode eos = new ObjectMapper().readTree(file.toFile()).get("eos_token_id");
+      if (eos == null || eos.isNull()) {
+        return new int[0];
+      }
+      if (eos.isInt()) {
+        return new int[] {eos.asInt()};
+      }
+      if (eos.isArray()) {
+        int[] ids = new int[eos.size()];
+        for (int i = 0; i < ids.length; i++) {
+          if (!eos.get(i).isInt()) {
+            throw new ModelFormatException(file, "eos_token_id", "expected integers, found " + eos.get(i));
+          }
+          ids[i] = eos.get(i).asInt();
+        }
+        return ids;
+      }
+      throw new ModelFormatException(file, "eos_token_id", "expected an integer or a list, found " + eos);
+    } catch (IOException e) {
+      throw e instanceof ModelFormatException m ? m : new ModelFormatException(file, null, e.getMessage(), e);
+    }
+  }
+
+  private static int[] union(int[] a, int[] b) {
+    return IntStream.concat(Arrays.stream(a), Arrays.stream(b)).distinct().toArray();
+  }
+
+  public String modelName() {
+    return name;
+  }
+
+  public ModelConfig config() {
+    return files.config();
+  }
+
+  public Tokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  public String backendName() {
+    return backend.name();
+  }
+
+  /** The most tokens one generation may hold, prompt and answer together. */
+  public int contextLength() {
+    return contextLength;
+  }
+
+  /** The ids that end a generation by default. */
+  public int[] eosIds() {
+    return eosIds.clone();
+  }
+
+  public boolean hasChatTemplate() {
+    return chatTemplate != null;
+  }
+
+  /**
+   * Renders a conversation through the model's chat template, as {@code transformers}'
+   * {@code apply_chat_template} does ({@code bos_token} and {@code eos_token} are provided).
+   *
+   * @param extraVariables more template variables, e.g. {@code tools}
+   * @throws IllegalStateException if the model has no usable chat template
+   * @throws TemplateException if the template rejects the conversation
+   */
+  public String renderChat(List<Message> messages, boolean addGenerationPrompt, Map<String, ?> extraVariables) {
+    if (chatTemplate == null) {
+      throw new IllegalStateException(templateProblem);
+    }
+    Map<String, Object> vars = new LinkedHashMap<>();
+    vars.put("bos_token", tokenizer.bosToken().orElse(""));
+    vars.put("eos_token", tokenizer.eosToken().orElse(""));
+    vars.putAll(extraVariables);
+    return chatTemplate.render(messages, addGenerationPrompt, vars);
+  }
+
+  /** The token ids of a conversation ready for the assistant's answer. */
+  public int[] encodeChat(List<Message> messages) {
+    // The template writes the special tokens itself (e.g. {{ bos_token }}), so none are added here.
+    return tokenizer.encode(renderChat(messages, true, Map.of()), false);
+  }
+
+  /** {@link #encodeChat(List)} of an optional system message and one user message. */
+  public int[] encodeChat(String system, String user) {
+    List<Message> messages = new ArrayList<>();
+    if (system != null) {
+      messages.add(Message.system(system));
+    }
+    messages.add(Message.user(user));
+    return encodeChat(messages);
+  }
+
+  /** A request builder for {@code prompt} that stops at the model's end-of-sequence tokens. */
+  public GenerationRequest.Builder request(int[] prompt) {
+    return GenerationRequest.builder(prompt).stopTokens(eosIds);
+  }
+
+  /** Runs a generation on a fresh sequence of {@link #contextLength()} tokens. */
+  public GenerationResult generate(GenerationRequest request) {
+    try (Sequence seq = model.newSequence(contextLength, options.prefillChunk())) {
+      StreamingDecoder decoder = tokenizer.streamingDecoder(true);
+      return Generator.generate(seq, request, decoder::next);
+    }
+  }
+
+  @Override
+  public void close() {
+    backend.close();
+    files.close();
+  }
+}

@@ -1,0 +1,60 @@
+package dev.selma.engine;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * How to load and run a model.
+ *
+ * @param model a GGUF file or a Hugging Face folder
+ * @param backend which backend runs the model
+ * @param threads CPU threads (0 = every processor)
+ * @param contextLength the most tokens one sequence holds, prompt and answer together (0 = the
+ *     model's configured context length)
+ * @param prefillChunk prompt tokens processed per forward step; bounds activation memory
+ */
+public record EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk) {
+
+  /** Which backend runs the model. */
+  public enum BackendChoice {
+    /** CUDA when a usable GPU is present, else the CPU. */
+    AUTO,
+    CPU,
+    CUDA
+  }
+
+  public EngineOptions {
+    Objects.requireNonNull(model, "model");
+    backend = backend == null ? BackendChoice.AUTO : backend;
+    if (threads < 0) {
+      throw new IllegalArgumentException("threads must be >= 0 (0 = all processors), got " + threads);
+    }
+    if (contextLength < 0) {
+      throw new IllegalArgumentException("context length must be >= 0 (0 = the model's), got " + contextLength);
+    }
+    if (prefillChunk < 1) {
+      throw new IllegalArgumentException("prefill chunk must be >= 1, got " + prefillChunk);
+    }
+  }
+
+  /** Defaults: automatic backend, all processors, the model's context length, chunks of 512. */
+  public static EngineOptions of(Path model) {
+    return new EngineOptions(model, BackendChoice.AUTO, 0, 0, 512);
+  }
+
+  public EngineOptions withBackend(BackendChoice b) {
+    return new EngineOptions(model, b, threads, contextLength, prefillChunk);
+  }
+
+  public EngineOptions withThreads(int t) {
+    return new EngineOptions(model, backend, t, contextLength, prefillChunk);
+  }
+
+  public EngineOptions withContextLength(int n) {
+    return new EngineOptions(model, backend, threads, n, prefillChunk);
+  }
+
+  public EngineOptions withPrefillChunk(int n) {
+    return new EngineOptions(model, backend, threads, contextLength, n);
+  }
+}

@@ -1,0 +1,27 @@
+package dev.selma.engine.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code selma} command line. */
+@Command(name = "selma", mixinStandardHelpOptions = true, version = "selma 0.1.0",
+    description = "Long-context LLM engine: run, inspect and convert Llama-family models.",
+    subcommands = {GenerateCommand.class, InspectCommand.class, ConvertCommand.class})
+public final class Selma {
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  /** Runs the command line and returns its exit code (for tests). */
+  public static int run(String... args) {
+    return new CommandLine(new Selma())
+        .setExecutionExceptionHandler((e, cmd, parsed) -> {
+          String message = e instanceof java.nio.file.NoSuchFileException
+              ? "no such file: " + e.getMessage()
+              : e.getMessage() == null ? e.toString() : e.getMessage();
+          cmd.getErr().println("selma: " + message);
+          return 1;
+        })
+        .execute(args);
+  }
+}

@@ -1,0 +1,49 @@
+package dev.selma.engine.tokenizer;
+
+import java.text.Normalizer;
+import java.util.List;
+
+/**
+ * The normalizers the supported tokenizer.json files use, applied in order to each stretch of text
+ * between added tokens: Unicode NFC (Qwen), and SentencePiece's space convention (Llama 2, Mistral),
+ * expressed as {@code Prepend("▁")} (only to non-empty text: the "dummy prefix" that makes a word at
+ * the start look like a word after a space) and {@code Replace(" ", "▁")}.
+ */
+record Normalization(List<Step> steps) {
+
+  sealed interface Step permits Nfc, Prepend, Replace {}
+
+  record Nfc() implements Step {}
+
+  record Prepend(String prefix) implements Step {}
+
+  record Replace(String from, String to) implements Step {}
+
+  static final Normalization NONE = new Normalization(List.of());
+
+  boolean isEmpty() {
+    return steps.isEmpty();
+  }
+
+  String apply(String text) {
+    for (Step step : steps) {
+      text = switch (step) {
+        case Nfc n -> Normalizer.isNormalized(text, Normalizer.Form.NFC)
+            ? text : Normalizer.normalize(text, Normalizer.Form.NFC);
+        case Prepend p -> text.isEmpty() ? text : p.prefix() + text;
+        case Replace r -> text.replace(r.from(), r.to());
+      };
+    }
+    return text;
+  }
+
+  /** Whether this is SentencePiece's convention, which GGUF expresses as {@code add_space_prefix}. */
+  boolean prependsSpace() {
+    for (Step step : steps) {
+      if (step instanceof Prepend(String p) && p.equals("\u2581")) {
+        return true;
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,70 @@
+package dev.selma.engine.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.selma.engine.backend.Activations;
+import dev.selma.engine.model.GgmlType;
+import dev.selma.engine.model.Quants;
+import dev.selma.engine.model.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The CPU backend's row decoders and matmul against the model package's reference dequantizer. */
+class CpuKernelsTest {
+
+  private static Tensor randomTensor(GgmlType type, int rows, int cols, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] values = new float[rows * cols];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) (r.nextGaussian() * 0.5);
+    }
+    byte[] bytes = Quants.quantize(type, values);
+    MemorySegment s = Arena.ofAuto().allocate(bytes.length, 32);
+    MemorySegment.copy(MemorySegment.ofArray(bytes), 0, s, 0, bytes.length);
+    return new Tensor("w", type, new long[] {rows, cols}, s);
+  }
+
+  @ParameterizedTest
+  @EnumSource(GgmlType.class)
+  void rowDecodingIsBitExactWithTheReferenceDequantizer(GgmlType type) {
+    Tensor t = randomTensor(type, 5, 512, type.ordinal());
+    CpuWeight w = CpuWeight.of(t);
+    for (int row = 0; row < 5; row++) {
+      float[] got = new float[512];
+      RowDecoder.decode(w, row, got, 0);
+      assertArrayEquals(Quants.dequantizeRow(t, row), got, 0f, type + " row " + row);
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(GgmlType.class)
+  void matmulEqualsANaiveProductOfTheDequantizedWeights(GgmlType type) {
+    int rows = 37, cols = 256, tokens = 5; // 37 rows: the last panel is partial
+    Tensor t = randomTensor(type, rows, cols, 100 + type.ordinal());
+    float[] w = Quants.dequantize(t);
+    try (CpuBackend backend = new CpuBackend(2)) {
+      CpuActivations x = (CpuActivations) backend.allocate(tokens, cols);
+      SplittableRandom r = new SplittableRandom(1);
+      for (int i = 0; i < x.data().length; i++) {
+        x.data()[i] = (float) r.nextGaussian();
+      }
+      Activations out = backend.allocate(tokens, rows);
+      backend.matmul(out, x, backend.load(t));
+      float[] row = new float[rows];
+      for (int tok = 0; tok < tokens; tok++) {
+        backend.read(out, tok, row);
+        for (int o = 0; o < rows; o++) {
+          double expected = 0;
+          for (int i = 0; i < cols; i++) {
+            expected += (double) w[o * cols + i] * x.data()[tok * cols + i];
+          }
+          assertEquals(expected, row[o], 1e-4 * (1 + Math.abs(expected)), type + " token " + tok + " row " + o);
+        }
+      }
+    }
+  }
+}
