@@ -121,7 +121,10 @@ public record AttentionConfig(
     }
   }
 
-  /** Dense causal attention at original positions. */
+  /**
+   * Dense causal attention at original positions. Its block size sets the granularity of plans and
+   * statistics; its other select-and-merge fields hold the suggested values and are not used.
+   */
   public static AttentionConfig dense() {
     return new AttentionConfig(Scheme.DENSE, 64, 64, 4, 1, 4, new Original(), 1);
   }
