@@ -11,9 +11,14 @@ import java.util.List;
  * @param omitted the retrieved documents that did not
  * @param overheadTokens tokens of everything but the document blocks: template, instructions, question
  * @param promptLimit the most prompt tokens allowed (the budget less the answer's tokens)
+ * @param spans where each included document lies in {@code ids}, in prompt order (from its header to
+ *     its trailing blank line; within a few tokens, as the pieces are counted separately)
  */
 public record AssembledPrompt(int[] ids, String text, List<PackedDocument> included, List<OmittedDocument> omitted,
-    int overheadTokens, int promptLimit) {
+    int overheadTokens, int promptLimit, List<Span> spans) {
+
+  /** Tokens {@code [from, to)} of the prompt hold document {@code n}. */
+  public record Span(int n, int from, int to) {}
 
   /** Which documents went in, for the user. */
   public List<Citation> citations() {

@@ -110,8 +110,9 @@ public final class PromptAssembler {
               + " budget allows " + promptLimit + " (the answer takes " + r.maxNewTokens() + ")");
         }
         omitted.sort(java.util.Comparator.comparingInt(OmittedDocument::rank));
-        return new AssembledPrompt(ids, render(system, userText), List.copyOf(included), List.copyOf(omitted),
-            overhead, promptLimit);
+        String text = render(system, userText);
+        return new AssembledPrompt(ids, text, List.copyOf(included), List.copyOf(omitted), overhead, promptLimit,
+            spans(text, ids.length, included));
       }
       shrinkLowestRanked(included, omitted, ids.length - promptLimit, r.packing());
     }
@@ -133,6 +134,24 @@ public final class PromptAssembler {
     List<PackedDocument> renumbered = Packer.order(rest, options.order());
     included.clear();
     included.addAll(renumbered);
+  }
+
+  /** Where each document lies in the prompt's tokens. */
+  private List<AssembledPrompt.Span> spans(String text, int total, List<PackedDocument> included) {
+    int at = text.indexOf(DOCUMENTS);
+    if (at < 0 || included.isEmpty()) {
+      return List.of();
+    }
+    String before = text.substring(0, at + DOCUMENTS.length());
+    int from = engine.hasChatTemplate() ? counts.tokenizer().encode(before, false).length
+        : counts.tokenizer().encode(before, true).length;
+    List<AssembledPrompt.Span> spans = new ArrayList<>();
+    for (PackedDocument p : included) {
+      int to = Math.min(total, from + counts.count(Packer.header(p.n(), p.doc()) + "\n\n") + p.tokens());
+      spans.add(new AssembledPrompt.Span(p.n(), Math.min(from, to), to));
+      from = to;
+    }
+    return List.copyOf(spans);
   }
 
   /** The user message. */

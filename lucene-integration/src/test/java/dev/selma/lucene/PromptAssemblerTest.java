@@ -68,6 +68,14 @@ class PromptAssemblerTest {
         assertEquals(docs.size(), p.included().size() + p.omitted().size());
         assertTrue(p.included().stream().filter(PackedDocument::truncated).count() <= 1);
         assertTrue(p.text().endsWith("Question: What is in doc 3? [/INST]"), "question last");
+        int from = -1;
+        for (AssembledPrompt.Span s : p.spans()) {
+          assertTrue(s.from() >= from && s.to() > s.from() && s.to() <= p.ids().length, s.toString());
+          from = s.to();
+          String around = engine.tokenizer().decode(java.util.Arrays.copyOfRange(p.ids(), Math.max(0, s.from() - 2),
+              Math.min(p.ids().length, s.from() + 8)), false);
+          assertTrue(around.contains("[doc " + s.n() + "]"), around);
+        }
         assertTrue(!p.omitted().isEmpty() || budget == 2048 || p.included().stream().anyMatch(PackedDocument::truncated));
       }
     }

@@ -2,6 +2,7 @@ package dev.selma.solr;
 
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
+import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.generate.CancellationToken;
 import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.GenerationResult;
@@ -15,6 +16,9 @@ import dev.selma.lucene.RetrievedDocument;
 import dev.selma.lucene.WholeDocuments;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -192,6 +196,11 @@ public class AnswerHandler extends SearchHandler {
     }
 
     ModelSlot.Loaded model = slot.loaded();
+    try {
+      p.attention().validateFor(model.engine().config());
+    } catch (IllegalArgumentException e) {
+      throw AnswerParams.bad(AnswerParams.ATTENTION + "/" + AnswerParams.POSITIONS + ": " + e.getMessage());
+    }
     long queued = System.nanoTime();
     try (ModelSlot.Permit permit = acquire(slot)) {
       long admitted = System.nanoTime();
@@ -220,7 +229,11 @@ public class AnswerHandler extends SearchHandler {
       }
       rsp.add("answer", result.text().strip());
       rsp.add("finishReason", generated.finishReason());
-      rsp.add("citations", citations(prompt.citations()));
+      Map<Integer, Double> shares = attentionShares(prompt, result);
+      rsp.add("citations", citations(prompt.citations(), shares));
+      if (!shares.isEmpty()) {
+        rsp.add("attended", attended(prompt.citations(), shares));
+      }
       rsp.add("omitted", omitted(prompt.omitted()));
       int documentTokens = prompt.citations().stream().mapToInt(Citation::tokens).sum();
       rsp.add("usage", usage(u.promptTokens(), u.cachedPromptTokens(), u.generatedTokens(), documentTokens,
@@ -284,6 +297,7 @@ public class AnswerHandler extends SearchHandler {
           .sampling(p.sampling())
           .stopSequences(p.stop())
           .cancellation(cancel)
+          .attention(p.attention())
           .listener(new GenerationListener() {})
           .build());
       if (why.get() == Stop.TIME_LIMIT) {
@@ -356,7 +370,49 @@ public class AnswerHandler extends SearchHandler {
     return List.of();
   }
 
-  private static List<SimpleOrderedMap<Object>> citations(List<Citation> citations) {
+  /**
+   * Each document's share of the key blocks select-and-merge chose while the prompt was read and the
+   * answer written, summed over layers, by document number; empty under dense attention (which
+   * chooses nothing).
+   */
+  private static Map<Integer, Double> attentionShares(AssembledPrompt prompt, GenerationResult result) {
+    AttentionStats stats = result.attentionStats();
+    if (stats == null) {
+      return Map.of();
+    }
+    Map<Integer, Long> chosen = new LinkedHashMap<>();
+    long total = 0;
+    for (AssembledPrompt.Span s : prompt.spans()) {
+      long n = stats.selections(s.from(), s.to());
+      chosen.put(s.n(), n);
+      total += n;
+    }
+    if (total == 0) {
+      return Map.of();
+    }
+    Map<Integer, Double> shares = new LinkedHashMap<>();
+    for (Map.Entry<Integer, Long> e : chosen.entrySet()) {
+      shares.put(e.getKey(), Math.round(1e4 * e.getValue() / (double) total) / 1e4);
+    }
+    return shares;
+  }
+
+  /** The documents by their share of the attention, most first. */
+  private static List<SimpleOrderedMap<Object>> attended(List<Citation> citations, Map<Integer, Double> shares) {
+    List<SimpleOrderedMap<Object>> out = new ArrayList<>();
+    citations.stream()
+        .sorted(Comparator.comparingDouble((Citation c) -> -shares.getOrDefault(c.n(), 0.0)).thenComparingInt(Citation::n))
+        .forEach(c -> {
+          SimpleOrderedMap<Object> m = new SimpleOrderedMap<>();
+          m.add("n", c.n());
+          m.add("id", c.id());
+          m.add("share", shares.getOrDefault(c.n(), 0.0));
+          out.add(m);
+        });
+    return out;
+  }
+
+  private static List<SimpleOrderedMap<Object>> citations(List<Citation> citations, Map<Integer, Double> shares) {
     List<SimpleOrderedMap<Object>> out = new ArrayList<>();
     for (Citation c : citations) {
       SimpleOrderedMap<Object> m = new SimpleOrderedMap<>();
@@ -372,6 +428,9 @@ public class AnswerHandler extends SearchHandler {
       m.add("truncated", c.truncated());
       if (c.truncated()) {
         m.add("truncation", c.truncation().label());
+      }
+      if (shares.containsKey(c.n())) {
+        m.add("attentionShare", shares.get(c.n()));
       }
       out.add(m);
     }

@@ -1,5 +1,6 @@
 package dev.selma.solr;
 
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.generate.SamplingParams;
 import dev.selma.lucene.PackOrder;
 import dev.selma.lucene.PackingOptions;
@@ -24,7 +25,7 @@ import org.apache.solr.schema.SchemaField;
  */
 public record AnswerParams(String question, String model, int budget, int maxNewTokens, PackingOptions packing,
     SamplingParams sampling, List<String> stop, String system, List<String> textFields, String titleField,
-    String idField, long timeLimitMs, boolean debug, String attention, String positions, String cache) {
+    String idField, long timeLimitMs, boolean debug, AttentionConfig attention, String cache) {
 
   public static final String P = "selma.";
   public static final String QUESTION = P + "question";
@@ -51,16 +52,25 @@ public record AnswerParams(String question, String model, int budget, int maxNew
   public static final String ATTENTION = P + "attention";
   public static final String POSITIONS = P + "positions";
   public static final String CACHE = P + "cache";
+  public static final String BLOCK_SIZE = ATTENTION + ".blockSize";
+  public static final String ATTENTION_TOP_K = ATTENTION + ".topK";
+  public static final String MERGE = ATTENTION + ".merge";
+  public static final String SINK_BLOCKS = ATTENTION + ".sinkBlocks";
+  public static final String WINDOW_BLOCKS = ATTENTION + ".windowBlocks";
+  public static final String NTK_SCALE = ATTENTION + ".ntkScale";
+  public static final String GROUP_SIZE = POSITIONS + ".groupSize";
+  public static final String WINDOW = POSITIONS + ".window";
+  public static final String PERIOD = POSITIONS + ".period";
+  public static final String CRD_SCALE = POSITIONS + ".ntkScale";
 
   public static final Set<String> ALL = Set.of(QUESTION, MODEL, BUDGET, MAX_NEW_TOKENS, ORDER, TRUNCATION,
       MAX_DOC_TOKENS, MIN_DOC_TOKENS, TEMPERATURE, TOP_K, TOP_P, MIN_P, REPETITION_PENALTY, SEED, STOP, SYSTEM, FIELDS,
-      TITLE_FIELD, ID_FIELD, TIME_LIMIT, DEBUG, ATTENTION, POSITIONS, CACHE);
+      TITLE_FIELD, ID_FIELD, TIME_LIMIT, DEBUG, ATTENTION, POSITIONS, CACHE, BLOCK_SIZE, ATTENTION_TOP_K, MERGE,
+      SINK_BLOCKS, WINDOW_BLOCKS, NTK_SCALE, GROUP_SIZE, WINDOW, PERIOD, CRD_SCALE);
 
   /** Values the engine runs today; the others are named in the 400 as not available yet. */
-  static final List<String> ATTENTION_NOW = List.of("dense");
-  static final List<String> ATTENTION_LATER = List.of("select-merge", "self-extend");
-  static final List<String> POSITIONS_NOW = List.of("original");
-  static final List<String> POSITIONS_LATER = List.of("reindexed", "self-extend", "crd-ntk");
+  static final List<String> ATTENTION_NOW = List.of("dense", "select-merge");
+  static final List<String> POSITIONS_NOW = List.of("original", "reindexed", "self-extend", "crd-ntk");
   static final List<String> CACHE_NOW = List.of("off");
   static final List<String> CACHE_LATER = List.of("prefix");
 
@@ -122,10 +132,30 @@ public record AnswerParams(String question, String model, int budget, int maxNew
     return new AnswerParams(question, model, integer(params, BUDGET, 0, 0), integer(params, MAX_NEW_TOKENS, 256, 1),
         packing, sampling, params.getParams(STOP) == null ? List.of() : Arrays.asList(params.getParams(STOP)),
         params.get(SYSTEM), List.copyOf(textFields), titleField, idField, integer(params, TIME_LIMIT, 0, 0),
-        bool(params, DEBUG),
-        choice(params, ATTENTION, ATTENTION_NOW, ATTENTION_LATER, "attention scheme"),
-        choice(params, POSITIONS, POSITIONS_NOW, POSITIONS_LATER, "position scheme"),
-        choice(params, CACHE, CACHE_NOW, CACHE_LATER, "cache mode"));
+        bool(params, DEBUG), attention(params), choice(params, CACHE, CACHE_NOW, CACHE_LATER, "cache mode"));
+  }
+
+  /** The request's attention scheme and positions; the defaults are the engine's dense ones. */
+  private static AttentionConfig attention(SolrParams params) {
+    AttentionConfig d = AttentionConfig.dense();
+    String scheme = choice(params, ATTENTION, ATTENTION_NOW, List.of(), "attention scheme");
+    String positions = choice(params, POSITIONS, POSITIONS_NOW, List.of(), "position scheme");
+    AttentionConfig.Positions p = switch (positions) {
+      case "reindexed" -> new AttentionConfig.Reindexed();
+      case "self-extend" -> new AttentionConfig.SelfExtend(integer(params, GROUP_SIZE, 8, 1),
+          integer(params, WINDOW, 1024, 1));
+      case "crd-ntk" -> new AttentionConfig.CrdNtk(integer(params, PERIOD, 16384, 1), decimal(params, CRD_SCALE, 1));
+      default -> new AttentionConfig.Original();
+    };
+    try {
+      return new AttentionConfig(scheme.equals("dense") ? AttentionConfig.Scheme.DENSE
+          : AttentionConfig.Scheme.SELECT_AND_MERGE, integer(params, BLOCK_SIZE, d.blockSize(), 1),
+          integer(params, ATTENTION_TOP_K, d.topK(), 1), integer(params, MERGE, d.merge(), 1),
+          integer(params, SINK_BLOCKS, d.sinkBlocks(), 0), integer(params, WINDOW_BLOCKS, d.windowBlocks(), 0), p,
+          decimal(params, NTK_SCALE, 1));
+    } catch (IllegalArgumentException e) {
+      throw bad(ATTENTION + "/" + POSITIONS + ": " + e.getMessage());
+    }
   }
 
   private static String storedField(IndexSchema schema, String param, String name) {
@@ -147,7 +177,8 @@ public record AnswerParams(String question, String model, int budget, int maxNew
     if (later.contains(v)) {
       throw bad(name + "=" + v + ": this " + what + " is not available yet in this Selma build; available now: " + now);
     }
-    throw bad("unknown " + what + " '" + v + "' in " + name + "; available now: " + now + ", planned: " + later);
+    throw bad("unknown " + what + " '" + v + "' in " + name + "; available now: " + now
+        + (later.isEmpty() ? "" : ", planned: " + later));
   }
 
   private static int integer(SolrParams params, String name, int dflt, int min) {

@@ -149,6 +149,29 @@ class StandaloneAnswerTest {
   }
 
   @Test
+  void selectAndMergeReportsTheDocumentsTheAnswerAttendedToMost() throws Exception {
+    NamedList<Object> rsp = ask("q", "whales OR lighthouses OR comets", "selma.model", "tiny", "selma.maxNewTokens",
+        "4", "selma.attention", "select-merge", "selma.attention.blockSize", "16", "selma.attention.topK", "4",
+        "selma.attention.merge", "1", "selma.attention.sinkBlocks", "1", "selma.attention.windowBlocks", "1",
+        "selma.positions", "self-extend", "selma.positions.groupSize", "4", "selma.positions.window", "256");
+    List<NamedList<Object>> attended = list(rsp, "attended");
+    List<NamedList<Object>> citations = list(rsp, "citations");
+    assertEquals(citations.size(), attended.size());
+    double sum = 0;
+    double previous = 1;
+    for (NamedList<Object> a : attended) {
+      double share = (Double) a.get("share");
+      assertTrue(share <= previous, "most attended first");
+      previous = share;
+      sum += share;
+    }
+    assertEquals(1.0, sum, 1e-3);
+    assertTrue(citations.stream().allMatch(c -> c.get("attentionShare") instanceof Double));
+    // Dense attention chooses nothing: no attention-based citations.
+    assertNull(ask("q", "whales", "selma.model", "tiny", "selma.maxNewTokens", "2").get("attended"));
+  }
+
+  @Test
   void nothingRetrievedGivesAClearAnswerAndGeneratesNothing() throws Exception {
     NamedList<Object> rsp = ask("q", "zeppelins", "selma.model", "tiny");
     assertEquals(AnswerHandler.NO_DOCUMENTS, rsp.get("answer"));
@@ -190,10 +213,14 @@ class StandaloneAnswerTest {
         .contains("selma.temperature"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.maxNewTokens", "many").getMessage()
         .contains("selma.maxNewTokens must be an integer, got 'many'"));
-    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.attention", "select-merge").getMessage()
-        .contains("not available yet"));
-    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.positions", "self-extend").getMessage()
-        .contains("not available yet"));
+    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.attention", "sparse").getMessage()
+        .contains("unknown attention scheme 'sparse' in selma.attention"));
+    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.positions", "reindexed").getMessage()
+        .contains("re-indexed positions need scheme select-and-merge"));
+    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.attention", "select-merge",
+        "selma.attention.blockSize", "24").getMessage().contains("block_size must be a power of two"));
+    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.positions", "self-extend",
+        "selma.positions.window", "5000").getMessage().contains("trained window of 4096"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.cache", "prefix").getMessage()
         .contains("not available yet"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.fields", "nosuchfield").getMessage()
