@@ -44,19 +44,23 @@ public final class TestModels {
    * context of {@code contextLength} tokens, named {@code name}.
    */
   public static Path write(Path file, String name, int contextLength, long seed) {
+    return write(file, name, contextLength, seed, 64, 2, 4, 2, 128, GgmlType.F32);
+  }
+
+  /**
+   * Writes a random model of the given shape, matrices stored as {@code type} (F32 or a type whose
+   * block size divides {@code hidden} and {@code ffn}), norms as F32.
+   */
+  public static Path write(Path file, String name, int contextLength, long seed, int hidden, int layers, int heads,
+      int kvHeads, int ffn, GgmlType type) {
     try {
       Tokenizer tokenizer = Tokenizer.fromHuggingFace(mistralVocabulary());
       int vocab = tokenizer.vocabSize();
-      int hidden = 64;
-      int heads = 4;
-      int kvHeads = 2;
       int headDim = hidden / heads;
-      int ffn = 128;
-      int layers = 2;
       GgufWriter g = new GgufWriter();
       g.putString("general.architecture", "llama");
       g.putString("general.name", name);
-      g.putUint32("general.file_type", 0);
+      g.putUint32("general.file_type", type == GgmlType.F32 ? 0 : type == GgmlType.Q8_0 ? 7 : 1);
       g.putUint32("llama.vocab_size", vocab);
       g.putUint32("llama.context_length", contextLength);
       g.putUint32("llama.embedding_length", hidden);
@@ -72,19 +76,19 @@ public final class TestModels {
       g.putAll(tokenizer.toGgufMetadata());
       g.putString("tokenizer.chat_template", CHAT_TEMPLATE);
       SplittableRandom r = new SplittableRandom(seed);
-      matrix(g, r, "token_embd.weight", vocab, hidden);
+      matrix(g, r, "token_embd.weight", vocab, hidden, type);
       norm(g, r, "output_norm.weight", hidden);
       for (int l = 0; l < layers; l++) {
         String p = "blk." + l + ".";
         norm(g, r, p + "attn_norm.weight", hidden);
-        matrix(g, r, p + "attn_q.weight", heads * headDim, hidden);
-        matrix(g, r, p + "attn_k.weight", kvHeads * headDim, hidden);
-        matrix(g, r, p + "attn_v.weight", kvHeads * headDim, hidden);
-        matrix(g, r, p + "attn_output.weight", hidden, heads * headDim);
+        matrix(g, r, p + "attn_q.weight", heads * headDim, hidden, type);
+        matrix(g, r, p + "attn_k.weight", kvHeads * headDim, hidden, type);
+        matrix(g, r, p + "attn_v.weight", kvHeads * headDim, hidden, type);
+        matrix(g, r, p + "attn_output.weight", hidden, heads * headDim, type);
         norm(g, r, p + "ffn_norm.weight", hidden);
-        matrix(g, r, p + "ffn_gate.weight", ffn, hidden);
-        matrix(g, r, p + "ffn_up.weight", ffn, hidden);
-        matrix(g, r, p + "ffn_down.weight", hidden, ffn);
+        matrix(g, r, p + "ffn_gate.weight", ffn, hidden, type);
+        matrix(g, r, p + "ffn_up.weight", ffn, hidden, type);
+        matrix(g, r, p + "ffn_down.weight", hidden, ffn, type);
       }
       Files.createDirectories(file.toAbsolutePath().getParent());
       g.write(file);
@@ -94,12 +98,12 @@ public final class TestModels {
     }
   }
 
-  private static void matrix(GgufWriter g, SplittableRandom r, String name, int rows, int cols) {
+  private static void matrix(GgufWriter g, SplittableRandom r, String name, int rows, int cols, GgmlType type) {
     float[] v = new float[rows * cols];
     for (int i = 0; i < v.length; i++) {
       v[i] = (float) (r.nextGaussian() * 0.3);
     }
-    g.addTensor(name, GgmlType.F32, new long[] {rows, cols}, v);
+    g.addTensor(name, type, new long[] {rows, cols}, v);
   }
 
   private static void norm(GgufWriter g, SplittableRandom r, String name, int n) {
