@@ -66,7 +66,7 @@ final class Conversation {
     StringBuilder text = new StringBuilder();
     for (Content c : u.contents()) {
       if (!(c instanceof TextContent t)) {
-        throw new UnsupportedFeatureException(c.type() + " content in user messages is not supported by Selma: "
+        throw new UnsupportedFeatureException(c.type().name().toLowerCase(java.util.Locale.ROOT) + " content in user messages is not supported by Selma: "
             + "it runs text-only models");
       }
       text.append(t.text());

@@ -15,7 +15,6 @@ import dev.selma.engine.generate.GenerationResult;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
@@ -44,23 +43,18 @@ public class SelmaStreamingChatModel extends SelmaBaseChatModel implements Strea
   private static final Logger LOG = LoggerFactory.getLogger(SelmaStreamingChatModel.class);
   private static final AtomicInteger THREADS = new AtomicInteger();
 
+  /** Daemon worker threads shared by every streaming model without an executor of its own. */
+  private static final ExecutorService WORKERS = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "selma-stream-" + THREADS.incrementAndGet());
+    t.setDaemon(true);
+    return t;
+  });
+
   private final Executor executor;
-  private final ExecutorService ownExecutor;
 
   protected SelmaStreamingChatModel(Builder builder) {
     super(builder);
-    if (builder.executor != null) {
-      executor = builder.executor;
-      ownExecutor = null;
-    } else {
-      ThreadFactory threads = r -> {
-        Thread t = new Thread(r, "selma-stream-" + THREADS.incrementAndGet());
-        t.setDaemon(true);
-        return t;
-      };
-      ownExecutor = Executors.newCachedThreadPool(threads);
-      executor = ownExecutor;
-    }
+    executor = builder.executor != null ? builder.executor : WORKERS;
   }
 
   public static Builder builder() {
@@ -79,7 +73,7 @@ public class SelmaStreamingChatModel extends SelmaBaseChatModel implements Strea
     try {
       executor.execute(() -> run(prepared, handler, handle));
     } catch (RejectedExecutionException e) {
-      error(handler, new IllegalStateException("the Selma streaming model is closed", e));
+      error(handler, e);
     }
   }
 
@@ -127,15 +121,6 @@ public class SelmaStreamingChatModel extends SelmaBaseChatModel implements Strea
     } catch (RuntimeException ignored) {
       LOG.warn("Selma: the streaming handler's onError threw; ignored", ignored);
     }
-  }
-
-  /** Closes the worker threads (if this model made them) and the engine (if this model loaded it). */
-  @Override
-  public void close() {
-    if (ownExecutor != null) {
-      ownExecutor.shutdownNow();
-    }
-    super.close();
   }
 
   /** The handle a handler cancels with; it cancels the engine's generation. */
@@ -209,7 +194,7 @@ public class SelmaStreamingChatModel extends SelmaBaseChatModel implements Strea
     private Executor executor;
 
     /**
-     * Runs generations (default: a daemon thread per concurrent request, closed with the model). A
+     * Runs generations (default: a shared pool of daemon threads, one per concurrent request). A
      * given executor is not shut down by {@code close()}.
      */
     public Builder executor(Executor executor) {
