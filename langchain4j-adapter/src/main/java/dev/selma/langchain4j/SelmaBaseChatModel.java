@@ -284,7 +284,7 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
     sampling(p);
   }
 
-  private static SamplingParams sampling(ChatRequestParameters p) {
+  static SamplingParams sampling(ChatRequestParameters p) {
     SelmaChatRequestParameters s = p instanceof SelmaChatRequestParameters x ? x : null;
     double temperature = p.temperature() == null ? 0 : p.temperature();
     Long seed = s == null ? null : s.seed();
