@@ -255,8 +255,12 @@ FEATURES = [
     ("raw_block", "{% raw %}{{ not evaluated }} {% if %}{% endraw %}!", {}),
     ("trailing_newline_dropped", "text\n", {}),
     ("crlf_normalized", "a\r\n{% if true %}\r\nb\r\n{% endif %}\r\nc", {}),
+    ("lstrip_tabs_and_nesting", "<\n\t{% for x in l %}\n\t\t{% if x %}\n\t\t\t{{ x }}\n\t\t{% endif %}\n\t{% endfor %}\n>", {"l": [1, 0, 2]}),
+    ("lstrip_after_minus_expression", "{{- 'a' -}}\n   {% if true %}b{% endif %}", {}),
+    ("comment_between_lines", "a\n  {#- c #}\n  b {# d -#}   \n c", {}),
     # literals and printing
     ("python_str", "{{ none }}|{{ true }}|{{ False }}|{{ 42 }}|{{ -7 }}|{{ 1.5 }}|{{ 1e20 }}|{{ 0.1 + 0.2 }}|{{ 1e-7 }}|{{ 100.0 }}", {}),
+    ("float_repr", "{{ 1 / 3 }} {{ 123456789.125 }} {{ 1e15 }} {{ 1e16 }} {{ 0.0001 }} {{ 0.00001 }} {{ -0.0 }} {{ 2.5e-10 }} {{ 1e300 * 10 }} {{ 10 / 4 }}", {}),
     ("python_repr", "{{ [1, 'a', none, true, 2.0, {'k': (1, 2)}, (3,), ()] }}", {}),
     ("string_repr_quotes", "{{ [s, t] }}", {"s": "it's", "t": "both ' and \" \n\t\u0001é😀\u2028"}),
     ("string_escapes", "{{ 'tab\\there \\u00e9 \\x41 \\\\ \\' \"' }}|{{ \"dq \\\" \\n\" }}", {}),

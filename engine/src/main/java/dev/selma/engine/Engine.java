@@ -97,6 +97,7 @@ public final class Engine implements AutoCloseable {
         throw new ModelFormatException(options.model(), "tokenizer", "the tokenizer has " + tokenizer.vocabSize()
             + " tokens but the model's embedding only " + files.config().vocabSize());
       }
+      options.attention().validateFor(files.config());
       Backend backend = backend(options);
       LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
       return new Engine(options, files, tokenizer, backend, eos, name);
@@ -219,9 +220,12 @@ public final class Engine implements AutoCloseable {
     return encodeChat(messages);
   }
 
-  /** A request builder for {@code prompt} that stops at the model's end-of-sequence tokens. */
+  /**
+   * A request builder for {@code prompt} that stops at the model's end-of-sequence tokens and attends
+   * as the engine's options say.
+   */
   public GenerationRequest.Builder request(int[] prompt) {
-    return GenerationRequest.builder(prompt).stopTokens(eosIds);
+    return GenerationRequest.builder(prompt).stopTokens(eosIds).attention(options.attention());
   }
 
   /** Runs a generation on a fresh sequence of {@link #contextLength()} tokens. */

@@ -1,5 +1,6 @@
 package dev.selma.engine;
 
+import dev.selma.engine.attention.AttentionConfig;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -12,8 +13,10 @@ import java.util.Objects;
  * @param contextLength the most tokens one sequence holds, prompt and answer together (0 = the
  *     model's configured context length)
  * @param prefillChunk prompt tokens processed per forward step; bounds activation memory
+ * @param attention the default attention scheme and positions of requests (dense when null)
  */
-public record EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk) {
+public record EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk,
+    AttentionConfig attention) {
 
   /** Which backend runs the model. */
   public enum BackendChoice {
@@ -35,26 +38,31 @@ public record EngineOptions(Path model, BackendChoice backend, int threads, int 
     if (prefillChunk < 1) {
       throw new IllegalArgumentException("prefill chunk must be >= 1, got " + prefillChunk);
     }
+    attention = attention == null ? AttentionConfig.dense() : attention;
   }
 
   /** Defaults: automatic backend, all processors, the model's context length, chunks of 512. */
   public static EngineOptions of(Path model) {
-    return new EngineOptions(model, BackendChoice.AUTO, 0, 0, 512);
+    return new EngineOptions(model, BackendChoice.AUTO, 0, 0, 512, null);
   }
 
   public EngineOptions withBackend(BackendChoice b) {
-    return new EngineOptions(model, b, threads, contextLength, prefillChunk);
+    return new EngineOptions(model, b, threads, contextLength, prefillChunk, attention);
   }
 
   public EngineOptions withThreads(int t) {
-    return new EngineOptions(model, backend, t, contextLength, prefillChunk);
+    return new EngineOptions(model, backend, t, contextLength, prefillChunk, attention);
   }
 
   public EngineOptions withContextLength(int n) {
-    return new EngineOptions(model, backend, threads, n, prefillChunk);
+    return new EngineOptions(model, backend, threads, n, prefillChunk, attention);
+  }
+
+  public EngineOptions withAttention(AttentionConfig a) {
+    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, a);
   }
 
   public EngineOptions withPrefillChunk(int n) {
-    return new EngineOptions(model, backend, threads, contextLength, n);
+    return new EngineOptions(model, backend, threads, contextLength, n, attention);
   }
 }

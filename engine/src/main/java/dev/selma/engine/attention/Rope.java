@@ -22,14 +22,16 @@ public final class Rope {
 
   private final int headDim;
   private final RopeStyle style;
+  private final double base;
   private final double[] invFreq;
   private final float attentionFactor;
   private final float[] loCos, loSin; // [SPLIT][half]
   private float[] hiCos = new float[0], hiSin = new float[0]; // [hiCount][half], grown on demand
   private volatile int hiCount; // written last by ensure(), read first by rotate()
 
-  private Rope(int headDim, RopeStyle style, double[] invFreq, double attentionFactor) {
+  private Rope(int headDim, RopeStyle style, double base, double[] invFreq, double attentionFactor) {
     this.headDim = headDim;
+    this.base = base;
     this.style = style;
     this.invFreq = invFreq;
     this.attentionFactor = (float) attentionFactor;
@@ -89,7 +91,7 @@ public final class Rope {
         inv[i] /= freqFactors[i];
       }
     }
-    return new Rope(headDim, style, inv, attentionFactor);
+    return new Rope(headDim, style, base, inv, attentionFactor);
   }
 
   private static void defaultFrequencies(double[] inv, double base, int headDim) {
@@ -143,6 +145,11 @@ public final class Rope {
 
   public int headDim() {
     return headDim;
+  }
+
+  /** The base the frequencies were derived from (before dynamic scaling grows it). */
+  public double base() {
+    return base;
   }
 
   /** The inverse frequencies, {@code headDim/2} of them. */

@@ -1,5 +1,9 @@
 package dev.selma.engine.backend;
 
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.attention.AttentionPlan;
+import dev.selma.engine.attention.AttentionPlanner;
+import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.attention.Rope;
 import dev.selma.engine.kv.KvCache;
 import dev.selma.engine.model.ModelConfig;
@@ -48,17 +52,21 @@ public interface Backend extends AutoCloseable {
 
   /**
    * Appends the keys (before RoPE) and values of the chunk's tokens to layer {@code layer} of the
-   * cache, at the cache's current length. The cache's length advances once all layers are stored
-   * ({@link KvCache#advance}).
+   * cache, at the cache's current length, and adds the keys and the queries (before RoPE) to the
+   * cache's per-block sums that select-and-merge scores blocks with. The cache's length advances once
+   * all layers are stored ({@link KvCache#advance}).
    */
-  void storeKv(KvCache cache, int layer, Activations k, Activations v);
+  void storeKv(KvCache cache, int layer, Activations q, Activations k, Activations v);
 
   /**
-   * Causal attention of the chunk's queries (before RoPE) over layer {@code layer} of the cache:
-   * query t sits at position {@code cache.length() + t} and reads every key up to its own position;
-   * queries and keys are rotated with {@code rope} when the scores are computed.
+   * Causal attention of the chunk's queries (before RoPE) over layer {@code layer} of the cache: query
+   * t is token {@code cache.length() + t}. The backend builds the layer's {@link AttentionPlan} from
+   * {@code config} ({@link AttentionPlanner}, with block scores from the cache's sums), records its
+   * choices in {@code stats} and runs it, rotating queries and keys with {@code rope} to the plan's
+   * positions.
    */
-  void attention(Activations out, Activations q, KvCache cache, int layer, Rope rope);
+  void attention(Activations out, Activations q, KvCache cache, int layer, Rope rope, AttentionConfig config,
+      AttentionStats stats);
 
   /** Copies row {@code row} of {@code x} to {@code dst}, waiting for earlier operations. */
   void read(Activations x, int row, float[] dst);

@@ -16,6 +16,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -65,11 +66,14 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu or cuda") String backend;
 
+  @Mixin AttentionOptions attention = new AttentionOptions();
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
     String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
-    EngineOptions options = new EngineOptions(model, Choices.backend(backend), threads, context, chunk);
+    EngineOptions options = new EngineOptions(model, Choices.backend(backend), threads, context, chunk,
+        attention.toConfig());
     SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, repeatPenalty, 0, 0, seed);
     try (Engine engine = Engine.load(options)) {
       err.println("model " + engine.modelName() + " on " + engine.backendName());

@@ -1,5 +1,6 @@
 package dev.selma.engine.generate;
 
+import dev.selma.engine.attention.AttentionConfig;
 import java.util.List;
 import java.util.Objects;
 
@@ -14,9 +15,12 @@ import java.util.Objects;
  * @param stopSequences texts that end generation when generated; not part of the output text
  * @param listener hears progress and tokens
  * @param cancellation lets another thread stop the generation
+ * @param attention how the prompt and answer attend (dense or select-and-merge, and the position
+ *     scheme); null keeps the sequence's current configuration
  */
 public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams sampling, int[] stopTokens,
-    List<String> stopSequences, GenerationListener listener, CancellationToken cancellation) {
+    List<String> stopSequences, GenerationListener listener, CancellationToken cancellation,
+    AttentionConfig attention) {
 
   public GenerationRequest {
     Objects.requireNonNull(prompt, "prompt");
@@ -47,6 +51,7 @@ public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams s
     private List<String> stopSequences;
     private GenerationListener listener;
     private CancellationToken cancellation;
+    private AttentionConfig attention;
 
     private Builder(int[] prompt) {
       this.prompt = prompt;
@@ -82,9 +87,14 @@ public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams s
       return this;
     }
 
+    public Builder attention(AttentionConfig a) {
+      this.attention = a;
+      return this;
+    }
+
     public GenerationRequest build() {
       return new GenerationRequest(prompt, maxNewTokens, sampling, stopTokens, stopSequences, listener,
-          cancellation);
+          cancellation, attention);
     }
   }
 }

@@ -1,5 +1,7 @@
 package dev.selma.engine.generate;
 
+import dev.selma.engine.attention.AttentionStats;
+
 /**
  * What a generation produced.
  *
@@ -7,5 +9,8 @@ package dev.selma.engine.generate;
  * @param text the generated text, without the stop sequence that ended it
  * @param finishReason why it ended
  * @param usage token counts and timings
+ * @param attentionStats which key blocks select-and-merge chose while this request ran (empty for
+ *     dense attention); maps token ranges of the prompt to how often the answer read them
  */
-public record GenerationResult(int[] tokens, String text, FinishReason finishReason, Usage usage) {}
+public record GenerationResult(int[] tokens, String text, FinishReason finishReason, Usage usage,
+    AttentionStats attentionStats) {}

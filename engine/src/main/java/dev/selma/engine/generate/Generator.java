@@ -1,5 +1,6 @@
 package dev.selma.engine.generate;
 
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.llama.Sequence;
 import java.util.Arrays;
 
@@ -28,9 +29,14 @@ public final class Generator {
     GenerationListener listener = request.listener();
     CancellationToken cancel = request.cancellation();
 
+    // Keys and values of deeper layers depend on how earlier tokens attended, so a held prefix is
+    // reused only under the same attention configuration. Setting it also starts fresh statistics.
+    AttentionConfig attention = request.attention() != null ? request.attention() : seq.attention();
+    boolean sameAttention = attention.equals(seq.attention());
+    seq.attention(attention);
     // Keep the longest common prefix the sequence already holds; at least one prompt token must run
     // so that there are logits to sample from.
-    int[] held = seq.tokens();
+    int[] held = sameAttention ? seq.tokens() : new int[0];
     int common = 0;
     while (common < held.length && common < prompt.length - 1 && held[common] == prompt[common]) {
       common++;
@@ -41,7 +47,7 @@ public final class Generator {
     float[] logits = null;
     for (int from = common; from < prompt.length; from += seq.maxChunk()) {
       if (cancel.isCancelled()) {
-        return finish(new int[0], "", FinishReason.CANCELLED, prompt.length, common, System.nanoTime() - t0, 0);
+        return finish(seq, new int[0], "", FinishReason.CANCELLED, prompt.length, common, System.nanoTime() - t0, 0);
       }
       int to = Math.min(prompt.length, from + seq.maxChunk());
       logits = seq.append(Arrays.copyOfRange(prompt, from, to));
@@ -90,14 +96,14 @@ public final class Generator {
     if (!stops.stopped()) {
       out.append(stops.flush());
     }
-    return finish(Arrays.copyOf(generated, count), out.toString(), reason, prompt.length, common, prefill,
+    return finish(seq, Arrays.copyOf(generated, count), out.toString(), reason, prompt.length, common, prefill,
         System.nanoTime() - t1);
   }
 
-  private static GenerationResult finish(int[] tokens, String text, FinishReason reason, int promptTokens,
-      int cached, long prefill, long decode) {
+  private static GenerationResult finish(Sequence seq, int[] tokens, String text, FinishReason reason,
+      int promptTokens, int cached, long prefill, long decode) {
     return new GenerationResult(tokens, text, reason,
-        new Usage(promptTokens, cached, tokens.length, prefill, decode));
+        new Usage(promptTokens, cached, tokens.length, prefill, decode), seq.attentionStats());
   }
 
   private static boolean contains(int[] ids, int id) {

@@ -20,8 +20,14 @@ public interface KvCache extends AutoCloseable {
   /** Makes the last stored {@code tokens} tokens part of the sequence. */
   void advance(int tokens);
 
-  /** Forgets every token from {@code length} on (to re-run a suffix). */
-  void truncate(int length);
+  /**
+   * Forgets tokens from {@code length} on (to re-run a suffix). A cache may keep fewer tokens than
+   * asked, when per-block summaries of the queries (which it does not store) cannot be cut inside a
+   * block; the caller then recomputes the tokens from the returned length to {@code length}.
+   *
+   * @return the tokens kept, at most {@code length}
+   */
+  int truncate(int length);
 
   /** Bytes of memory the cache holds now. */
   long bytes();

@@ -1,5 +1,6 @@
 package dev.selma.engine.llama;
 
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.attention.Rope;
 import dev.selma.engine.backend.Activations;
 import dev.selma.engine.backend.Backend;
@@ -28,6 +29,7 @@ public final class Llama {
   private final float[] ropeFreqFactors;
   /** RoPE does not depend on the sequence length unless the scaling is dynamic. */
   private final Rope fixedRope;
+  private volatile Rope scaledRope;
 
   private record Block(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo, Weight bq, Weight bk,
       Weight bv, Weight ffnNorm, Weight wGate, Weight wUp, Weight wDown) {}
@@ -72,8 +74,26 @@ public final class Llama {
     return new Sequence(this, backend.newKvCache(config, maxTokens), maxChunk);
   }
 
-  Rope rope(int seqLen) {
-    return fixedRope != null ? fixedRope : Rope.of(config, ropeFreqFactors, seqLen);
+  /** The rotary embedding for {@code seqLen} tokens, its base changed by the attention's NTK factor. */
+  Rope rope(int seqLen, AttentionConfig attention) {
+    double base = config.ropeTheta() * attention.ropeBaseFactor(config.headDim());
+    if (fixedRope == null) {
+      return ropeWithBase(base, seqLen); // dynamic scaling: the frequencies follow the length
+    }
+    if (base == fixedRope.base()) {
+      return fixedRope;
+    }
+    // A request's NTK scale holds for all its chunks: keep the last scaled Rope rather than rebuild it.
+    Rope last = scaledRope;
+    if (last == null || last.base() != base) {
+      scaledRope = last = ropeWithBase(base, seqLen);
+    }
+    return last;
+  }
+
+  private Rope ropeWithBase(double base, int seqLen) {
+    return Rope.of(config.headDim(), config.ropeStyle(), base, config.ropeScaling(), config.maxPositionEmbeddings(),
+        ropeFreqFactors, seqLen);
   }
 
   /**
@@ -86,7 +106,7 @@ public final class Llama {
     Activations x = ws.x.rows(0, n), xb = ws.xb.rows(0, n), q = ws.q.rows(0, n), k = ws.k.rows(0, n),
         v = ws.v.rows(0, n), att = ws.att.rows(0, n), gate = ws.gate.rows(0, n), up = ws.up.rows(0, n);
     float eps = (float) config.rmsNormEps();
-    Rope rope = rope(seq.cache.length() + n);
+    Rope rope = rope(seq.cache.length() + n, seq.attention);
 
     backend.embed(x, embedding, tokens);
     for (int l = 0; l < blocks.size(); l++) {
@@ -100,8 +120,8 @@ public final class Llama {
         backend.addBias(k, b.bk);
         backend.addBias(v, b.bv);
       }
-      backend.storeKv(seq.cache, l, k, v);
-      backend.attention(att, q, seq.cache, l, rope);
+      backend.storeKv(seq.cache, l, q, k, v);
+      backend.attention(att, q, seq.cache, l, rope, seq.attention, seq.attentionStats);
       backend.matmul(xb, att, b.wo);
       backend.add(x, xb);
 

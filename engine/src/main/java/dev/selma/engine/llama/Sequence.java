@@ -1,5 +1,7 @@
 package dev.selma.engine.llama;
 
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.kv.KvCache;
 import java.util.Arrays;
 
@@ -13,6 +15,8 @@ public final class Sequence implements AutoCloseable {
   final Llama.Workspace workspace;
   private final int maxChunk;
   private int[] tokens = new int[64];
+  AttentionConfig attention = AttentionConfig.dense();
+  AttentionStats attentionStats;
 
   Sequence(Llama model, KvCache cache, int maxChunk) {
     if (maxChunk < 1) {
@@ -22,6 +26,26 @@ public final class Sequence implements AutoCloseable {
     this.cache = cache;
     this.maxChunk = maxChunk;
     this.workspace = new Llama.Workspace(model.backend(), model.config(), maxChunk);
+    this.attentionStats = new AttentionStats(model.config().numLayers(), attention.blockSize());
+  }
+
+  /**
+   * Sets how the following tokens attend (a request's choice; dense until set), validated against
+   * the model, and starts fresh attention statistics. Tokens already held keep their keys: a cached
+   * prefix serves any configuration.
+   */
+  public void attention(AttentionConfig config) {
+    attention = config.validateFor(model.config());
+    attentionStats = new AttentionStats(model.config().numLayers(), config.blockSize());
+  }
+
+  public AttentionConfig attention() {
+    return attention;
+  }
+
+  /** Which key blocks select-and-merge chose since the configuration was last set. */
+  public AttentionStats attentionStats() {
+    return attentionStats;
   }
 
   /** Tokens in the sequence. */
@@ -93,7 +117,14 @@ public final class Sequence implements AutoCloseable {
 
   /** Forgets the tokens from {@code length} on, so that a different continuation can be run. */
   public void truncate(int length) {
-    cache.truncate(length);
+    int kept = cache.truncate(length);
+    if (kept < length) {
+      // The cache cut at a block-sum boundary: recompute the rest from the tokens.
+      int[] rest = Arrays.copyOfRange(tokens, kept, length);
+      for (int from = 0; from < rest.length; from += maxChunk) {
+        model.forwardChunk(this, Arrays.copyOfRange(rest, from, Math.min(rest.length, from + maxChunk)));
+      }
+    }
   }
 
   @Override

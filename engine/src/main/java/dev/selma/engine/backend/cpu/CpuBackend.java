@@ -1,5 +1,9 @@
 package dev.selma.engine.backend.cpu;
 
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.attention.AttentionPlan;
+import dev.selma.engine.attention.AttentionPlanner;
+import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.attention.Rope;
 import dev.selma.engine.backend.Activations;
 import dev.selma.engine.backend.Backend;
@@ -7,6 +11,7 @@ import dev.selma.engine.backend.Weight;
 import dev.selma.engine.kv.KvCache;
 import dev.selma.engine.model.ModelConfig;
 import dev.selma.engine.model.Tensor;
+import java.util.Arrays;
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
@@ -166,24 +171,45 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void storeKv(KvCache kvCache, int layer, Activations k, Activations v) {
+  public void storeKv(KvCache kvCache, int layer, Activations q, Activations k, Activations v) {
     CpuKvCache cache = (CpuKvCache) kvCache;
-    CpuActivations kk = (CpuActivations) k, vv = (CpuActivations) v;
-    int start = cache.length(), hd = cache.headDim;
+    CpuActivations qq = (CpuActivations) q, kk = (CpuActivations) k, vv = (CpuActivations) v;
+    int start = cache.length(), hd = cache.headDim, group = qq.cols() / hd / cache.kvHeads;
+    check(qq.rows() == kk.rows() && group * cache.kvHeads * hd == qq.cols(), "storeKv shapes");
     cache.reserve(start + kk.rows());
+    float[] queryMean = new float[hd];
     for (int t = 0; t < kk.rows(); t++) {
       int token = start + t, page = token / CpuKvCache.PAGE;
       float[] kp = cache.keys(page, layer), vp = cache.values(page, layer);
       for (int h = 0; h < cache.kvHeads; h++) {
         System.arraycopy(kk.data(), kk.at(t, h * hd), kp, cache.slot(h, token), hd);
         System.arraycopy(vv.data(), vv.at(t, h * hd), vp, cache.slot(h, token), hd);
+        Arrays.fill(queryMean, 0f);
+        for (int g = 0; g < group; g++) {
+          VectorMath.axpy(1f / group, qq.data(), qq.at(t, (h * group + g) * hd), queryMean, 0, hd);
+        }
+        cache.addToSums(layer, h, token, kk.data(), kk.at(t, h * hd), queryMean, 0);
       }
     }
   }
 
   @Override
-  public void attention(Activations out, Activations q, KvCache cache, int layer, Rope rope) {
-    attention.run((CpuActivations) out, (CpuActivations) q, (CpuKvCache) cache, layer, rope);
+  public void attention(Activations out, Activations q, KvCache kvCache, int layer, Rope rope,
+      AttentionConfig config, AttentionStats stats) {
+    CpuKvCache cache = (CpuKvCache) kvCache;
+    CpuActivations o = (CpuActivations) out, qq = (CpuActivations) q;
+    int start = cache.length(), chunk = qq.rows(), d = cache.headDim;
+    check(o.rows() >= chunk && o.cols() == qq.cols(), "attention shapes");
+    CpuKvCache.BlockMeans means = cache.means(layer, config.blockSize(), start + chunk);
+    AttentionPlan plan = AttentionPlanner.plan(config, start, chunk, cache.kvHeads,
+        (head, queryBlock, from, to, dst) -> {
+          int qo = means.at(queryBlock, head, d);
+          for (int j = from; j < to; j++) {
+            dst[j - from] = VectorMath.dot(means.queries, qo, means.keys, means.at(j, head, d), d);
+          }
+        });
+    stats.record(layer, plan);
+    attention.run(o, qq, cache, layer, rope, plan);
   }
 
   @Override

@@ -112,7 +112,7 @@ final class Lexer {
     return -1;
   }
 
-  /** lstrip_blocks: drop spaces and tabs between the start of the line and a block or comment. */
+  /** lstrip_blocks: drop the whitespace between the start of a line and a block or comment tag. */
   private String lstripBlock(String data) {
     int lineStart = data.lastIndexOf('\n') + 1;
     if ((lineStart > 0 || lineStarting) && lineStart < data.length()) {

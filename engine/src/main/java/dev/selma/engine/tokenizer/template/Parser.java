@@ -14,7 +14,7 @@ import java.util.List;
 final class Parser {
   private static final java.util.Set<String> UNSUPPORTED_TAGS =
       java.util.Set.of(
-          "include", "import", "from", "extends", "block", "autoescape", "trans", "do", "recursive");
+          "include", "import", "from", "extends", "block", "autoescape", "trans", "do");
 
   private final Source source;
   private final List<Token> tokens;
@@ -558,12 +558,13 @@ final class Parser {
   }
 
   private Call parseCall(Expr callee) {
-    Token open = expectOp("(");
+    expectOp("(");
     List<Expr> args = new ArrayList<>();
     List<String> names = new ArrayList<>();
     List<Expr> values = new ArrayList<>();
     parseArguments(args, names, values);
-    return new Call(callee, args, names, values, open.offset());
+    // Errors of a call are reported where the callee is named.
+    return new Call(callee, args, names, values, callee.offset());
   }
 
   /** Arguments after '(' up to and including ')'. */

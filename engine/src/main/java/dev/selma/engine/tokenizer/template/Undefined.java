@@ -41,9 +41,4 @@ final class Undefined {
   private static String ownerDescription(Object owner) {
     return owner == null ? "None" : Py.typeName(owner) + " object";
   }
-
-  @Override
-  public String toString() {
-    return "";
-  }
 }
