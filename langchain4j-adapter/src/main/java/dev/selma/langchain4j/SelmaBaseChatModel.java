@@ -16,6 +16,7 @@ import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.TokenUsage;
 import dev.selma.engine.Engine;
 import dev.selma.engine.EngineOptions;
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.generate.CancellationToken;
 import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.GenerationRequest;
@@ -98,7 +99,7 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
           .temperature(b.temperature).topP(b.topP).topK(b.topK)
           .frequencyPenalty(b.frequencyPenalty).presencePenalty(b.presencePenalty)
           .maxOutputTokens(b.maxOutputTokens).stopSequences(b.stopSequences)
-          .seed(b.seed).minP(b.minP).repetitionPenalty(b.repetitionPenalty)
+          .seed(b.seed).minP(b.minP).repetitionPenalty(b.repetitionPenalty).attention(b.attention)
           .build());
       defaults = p.build();
       validate(defaults);
@@ -162,6 +163,7 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
     private final SamplingParams sampling;
     private final Integer maxOutputTokens;
     private final List<String> stopSequences;
+    private final AttentionConfig attention;
 
     private Prepared(ChatRequest request) {
       ChatRequestParameters p = defaults.overrideWith(request.parameters());
@@ -174,6 +176,7 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
       this.sampling = sampling(p);
       this.maxOutputTokens = p.maxOutputTokens();
       this.stopSequences = p.stopSequences();
+      this.attention = p instanceof SelmaChatRequestParameters s ? s.attention() : null;
     }
 
     /** Renders and tokenizes the conversation and builds the engine request. */
@@ -214,8 +217,12 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
           listener.onToken(token, text);
         }
       };
-      return engine.request(ids).maxNewTokens(maxNew).sampling(sampling).stopSequences(stopSequences)
-          .listener(both).cancellation(cancellation).build();
+      GenerationRequest.Builder g = engine.request(ids).maxNewTokens(maxNew).sampling(sampling)
+          .stopSequences(stopSequences).listener(both).cancellation(cancellation);
+      if (attention != null) {
+        g.attention(attention);
+      }
+      return g.build();
     }
 
     /** Runs the generation on the calling thread, mapping engine argument errors to LangChain4j's. */
@@ -282,6 +289,13 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
       throw new InvalidRequestException("maxOutputTokens must be >= 1, got " + p.maxOutputTokens());
     }
     sampling(p);
+    if (p instanceof SelmaChatRequestParameters s && s.attention() != null) {
+      try {
+        s.attention().validateFor(engine.config());
+      } catch (IllegalArgumentException e) {
+        throw new InvalidRequestException(e.getMessage(), e);
+      }
+    }
   }
 
   static SamplingParams sampling(ChatRequestParameters p) {
@@ -366,6 +380,7 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
     private Long seed;
     private Double minP;
     private Double repetitionPenalty;
+    private AttentionConfig attention;
     private List<ChatModelListener> listeners;
     private Boolean logRequests;
     private Boolean logResponses;
@@ -468,6 +483,15 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
 
     public B repetitionPenalty(Double repetitionPenalty) {
       this.repetitionPenalty = repetitionPenalty;
+      return self();
+    }
+
+    /**
+     * The default attention of requests: dense, or select-and-merge with original, re-indexed,
+     * Self-Extend or CRD NTK positions (see {@link AttentionConfig}); unset keeps the engine's default.
+     */
+    public B attention(AttentionConfig attention) {
+      this.attention = attention;
       return self();
     }
 

@@ -22,6 +22,7 @@ import dev.langchain4j.model.chat.request.json.JsonObjectSchema;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.output.FinishReason;
 import dev.selma.engine.Engine;
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.generate.CancellationToken;
 import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.SamplingParams;
@@ -137,6 +138,23 @@ class SelmaChatModelTest {
     ChatResponse r = chat(ChatRequestParameters.builder().maxOutputTokens(24).stopSequences(stop).build());
     assertEquals(full.substring(0, full.indexOf(stop)), r.aiMessage().text());
     assertEquals(FinishReason.STOP, r.finishReason());
+  }
+
+  @Test
+  void attentionIsARequestParameter() {
+    String dense = chat(ChatRequestParameters.builder().build()).aiMessage().text();
+    // Select-and-merge whose top-k covers every block reads every key: exactly dense attention.
+    AttentionConfig all = AttentionConfig.selectAndMerge(16, 64, 1, 1, 1);
+    ChatResponse r = chat(SelmaChatRequestParameters.builder().attention(all).build());
+    assertEquals(dense, r.aiMessage().text());
+    SelmaChatModel selecting = SelmaChatModel.builder().engine(engine).maxOutputTokens(16).attention(all).build();
+    assertEquals(all, selecting.defaultRequestParameters().attention());
+    assertEquals(dense, selecting.chat(ChatRequest.builder().messages(UserMessage.from("Tell me about the sea."))
+        .build()).aiMessage().text());
+    InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> chat(SelmaChatRequestParameters
+        .builder().attention(AttentionConfig.dense().withPositions(new AttentionConfig.SelfExtend(4, 4096)))
+        .build()));
+    assertTrue(e.getMessage().contains("self_extend.window"), e.getMessage());
   }
 
   @Test
