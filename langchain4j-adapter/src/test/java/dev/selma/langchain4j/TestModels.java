@@ -39,7 +39,8 @@ final class TestModels {
 
   static synchronized Path path(String name) {
     Path dir = Path.of(System.getProperty("selma.test.models", "target/test-models"));
-    Path file = dir.resolve(name + ".gguf");
+    // The version in the name makes a changed recipe write new files instead of reusing old ones.
+    Path file = dir.resolve(name + "-v1.gguf");
     if (Files.isRegularFile(file)) {
       return file;
     }
@@ -73,7 +74,7 @@ final class TestModels {
     int vocabSize = tokenizer.vocabSize();
     GgufWriter g = new GgufWriter();
     g.putString("general.architecture", "llama");
-    g.putString("general.name", "selma-test-" + file.getFileName().toString().replace(".gguf", ""));
+    g.putString("general.name", "selma-test-" + file.getFileName().toString().replace("-v1.gguf", ""));
     g.putUint32("llama.vocab_size", vocabSize);
     g.putUint32("llama.context_length", CONTEXT);
     g.putUint32("llama.embedding_length", HIDDEN);
