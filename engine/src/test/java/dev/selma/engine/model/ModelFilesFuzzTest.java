@@ -213,4 +213,31 @@ class ModelFilesFuzzTest {
     mutations("model.safetensors", originalWeights, weights, folder, ModelFilesFuzzTest::openModel, 600, 1500, random);
     assertBothOutcomes();
   }
+
+  /** The Hugging Face fixture models (files transformers wrote) and their GGUF conversions. */
+  @Test
+  void damagedTransformersFixturesFailCleanly() throws IOException {
+    Random random = new Random(SEED + 4);
+    for (String name : new String[] {"qwen2", "llama31"}) {
+      Path source = Path.of("src/test/resources/fixtures/hf", name);
+      Path folder = dir.resolve("fixture-" + name);
+      Files.createDirectories(folder);
+      for (String f : new String[] {HfConfig.FILE_NAME, Safetensors.SINGLE_FILE}) {
+        Files.copy(source.resolve(f), folder.resolve(f));
+      }
+      Path weights = folder.resolve(Safetensors.SINGLE_FILE);
+      byte[] original = Files.readAllBytes(weights);
+      truncations(name + " model.safetensors", original, weights, folder, ModelFilesFuzzTest::openModel, 300, 4099);
+      mutations(name + " model.safetensors", original, weights, folder, ModelFilesFuzzTest::openModel, 300, 600, random);
+      Files.write(weights, original);
+      Path gguf = dir.resolve(name + ".gguf");
+      try (ModelFiles hf = ModelLoader.open(folder)) {
+        HfToGguf.convert(hf, gguf, GgmlType.Q4_0, Map.of());
+      }
+      byte[] ggufBytes = Files.readAllBytes(gguf);
+      Path file = dir.resolve("fuzz-" + name + ".gguf");
+      mutations(name + " gguf", ggufBytes, file, file, ModelFilesFuzzTest::openModel, 300, 1500, random);
+    }
+    assertBothOutcomes();
+  }
 }
