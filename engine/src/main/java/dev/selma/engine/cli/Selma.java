@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code selma} command line. */
 @Command(name = "selma", mixinStandardHelpOptions = true, version = "selma 0.1.0",
     description = "Long-context LLM engine: run, inspect and convert Llama-family models.",
-    subcommands = {GenerateCommand.class, InspectCommand.class, ConvertCommand.class})
+    subcommands = {GenerateCommand.class, InspectCommand.class, ConvertCommand.class, EvalCommand.class})
 public final class Selma {
   public static void main(String[] args) {
     System.exit(run(args));

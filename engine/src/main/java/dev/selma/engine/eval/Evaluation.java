@@ -1,0 +1,91 @@
+package dev.selma.engine.eval;
+
+import dev.selma.engine.Engine;
+import dev.selma.engine.generate.GenerationResult;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Long-context retrieval evaluation: for each task, length, depth, needle and attention scheme, a
+ * prompt with a hidden needle, a greedy answer and a score. Needles are reproducible: the same seed
+ * gives the same keys, values and filler at every scheme, so schemes are compared on equal terms.
+ *
+ * @param tasks the tasks
+ * @param lengths prompt lengths in tokens
+ * @param depths needle depths in [0, 1]
+ * @param needles needles per length and depth
+ * @param schemes attention schemes
+ * @param seed seed of the needles
+ */
+public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> depths, int needles,
+    List<Scheme> schemes, long seed) {
+  private static final Pattern NUMBER = Pattern.compile("\\d+");
+
+  public Evaluation {
+    if (tasks.isEmpty() || lengths.isEmpty() || depths.isEmpty() || schemes.isEmpty() || needles < 1) {
+      throw new IllegalArgumentException("an evaluation needs tasks, lengths, depths, schemes and needles >= 1");
+    }
+    for (double d : depths) {
+      if (!(d >= 0 && d <= 1)) {
+        throw new IllegalArgumentException("depths must lie in [0, 1], got " + d);
+      }
+    }
+    tasks = List.copyOf(tasks);
+    lengths = List.copyOf(lengths);
+    depths = List.copyOf(depths);
+    schemes = List.copyOf(schemes);
+  }
+
+  /**
+   * Runs every case on {@code engine}; {@code haystack} is prose for the needle tasks (null if only
+   * the passkey runs); {@code progress} hears one line per case.
+   */
+  public List<EvalResult> run(Engine engine, String haystack, Consumer<String> progress) {
+    Prompts prompts = new Prompts(engine, haystack);
+    int trained = engine.config().maxPositionEmbeddings();
+    List<EvalResult> results = new ArrayList<>();
+    int total = tasks.size() * lengths.size() * depths.size() * needles * schemes.size(), done = 0;
+    for (Task task : tasks) {
+      for (int length : lengths) {
+        if (length >= engine.contextLength()) {
+          throw new IllegalArgumentException("length " + length + " does not fit the engine's context of "
+              + engine.contextLength() + " tokens (set the context length)");
+        }
+        for (int d = 0; d < depths.size(); d++) {
+          for (int n = 0; n < needles; n++) {
+            long caseSeed = seed ^ (31L * length + 1_000_003L * d + 7919L * n + task.ordinal());
+            Prompts.Built p = prompts.build(task, length, depths.get(d), new SplittableRandom(caseSeed));
+            for (Scheme scheme : schemes) {
+              long t0 = System.nanoTime();
+              GenerationResult r = engine.generate(engine.request(p.ids()).maxNewTokens(task == Task.PASSKEY ? 8 : 24)
+                  .attention(scheme.config(p.ids().length, trained).validateFor(engine.config())).build());
+              boolean correct = score(task, p.expected(), r.text());
+              EvalResult e = new EvalResult(task, scheme, length, p.ids().length, depths.get(d), n, p.expected(),
+                  r.text(), correct, (System.nanoTime() - t0) / 1e9);
+              results.add(e);
+              done++;
+              progress.accept(String.format(Locale.ROOT, "[%d/%d] %s %s %d tokens depth %.2f #%d: %s (expected %s, got %s) %.1fs",
+                  done, total, task, scheme.label(), e.promptTokens(), e.depth(), n, correct ? "right" : "wrong",
+                  e.expected(), e.answer().strip().replace('\n', ' '), e.seconds()));
+            }
+          }
+        }
+      }
+    }
+    return results;
+  }
+
+  /** Landmark's passkey score (the first number is the key) or RULER's string_match_all. */
+  static boolean score(Task task, String expected, String answer) {
+    if (task == Task.PASSKEY) {
+      Matcher m = NUMBER.matcher(answer);
+      return m.find() && m.group().equals(expected);
+    }
+    return answer.toLowerCase(Locale.ROOT).contains(expected.toLowerCase(Locale.ROOT));
+  }
+}

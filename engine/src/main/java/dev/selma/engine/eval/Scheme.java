@@ -1,0 +1,57 @@
+package dev.selma.engine.eval;
+
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.attention.SelfExtendProposal;
+import java.util.Locale;
+
+/**
+ * Named attention configurations for evaluations, sized from the model's trained window L and the
+ * prompt length N so that one name means the same policy at every length.
+ */
+public enum Scheme {
+  /** Dense attention at original positions: the baseline that fails beyond L. */
+  DENSE,
+  /** Dense attention with Self-Extend, G and W proposed by the authors' rule for N. */
+  SELF_EXTEND,
+  /** Select-and-merge at original positions. */
+  SELECT_MERGE,
+  /** Select-and-merge with the gathered keys re-indexed to consecutive positions. */
+  SELECT_MERGE_REINDEXED,
+  /** Select-and-merge with Self-Extend positions. */
+  SELECT_MERGE_SELF_EXTEND;
+
+  static final int BLOCK = 64, MERGE = 4, SINKS = 1, WINDOW = 4;
+
+  /** The configuration for prompts of {@code length} tokens on a model trained on {@code trainedWindow}. */
+  public AttentionConfig config(int length, int trainedWindow) {
+    // Re-indexed keys span (sinks + top_k + window + merge) blocks: keep that inside the trained window.
+    int topK = Math.max(1, trainedWindow / BLOCK - SINKS - WINDOW - MERGE);
+    AttentionConfig sm = AttentionConfig.selectAndMerge(BLOCK, topK, MERGE, SINKS, WINDOW);
+    return switch (this) {
+      case DENSE -> AttentionConfig.dense();
+      case SELF_EXTEND -> AttentionConfig.dense().withPositions(selfExtend(length, trainedWindow));
+      case SELECT_MERGE -> sm;
+      case SELECT_MERGE_REINDEXED -> sm.withPositions(new AttentionConfig.Reindexed());
+      case SELECT_MERGE_SELF_EXTEND -> sm.withPositions(selfExtend(length, trainedWindow));
+    };
+  }
+
+  private static AttentionConfig.SelfExtend selfExtend(int length, int trainedWindow) {
+    SelfExtendProposal p = SelfExtendProposal.propose(length, trainedWindow);
+    return new AttentionConfig.SelfExtend(p.groupSize(), p.window());
+  }
+
+  public String label() {
+    return name().toLowerCase(Locale.ROOT).replace('_', '-');
+  }
+
+  public static Scheme parse(String label) {
+    for (Scheme s : values()) {
+      if (s.label().equals(label)) {
+        return s;
+      }
+    }
+    throw new IllegalArgumentException("unknown scheme '" + label + "'; use one of dense, self-extend, select-merge, "
+        + "select-merge-reindexed, select-merge-self-extend");
+  }
+}

@@ -1,0 +1,56 @@
+package dev.selma.langchain4j;
+
+import dev.langchain4j.exception.InvalidRequestException;
+import dev.langchain4j.model.chat.ChatModel;
+import dev.langchain4j.model.chat.common.AbstractChatModelListenerIT;
+import dev.langchain4j.model.chat.listener.ChatModelListener;
+import dev.selma.engine.Engine;
+import java.io.IOException;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * LangChain4j's listener conformance suite, whole: request, response and error events with their
+ * parameters, attributes and provider. The failing model is one whose context (16 tokens) cannot
+ * hold the prompt, which Selma reports as an {@link InvalidRequestException}.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class KitChatModelListenerTest extends AbstractChatModelListenerIT {
+  private Engine engine;
+  private Engine tiny;
+
+  @BeforeAll
+  void load() throws IOException {
+    engine = TestModels.load(TestModels.LLAMA31_TOOLS, 1024);
+    tiny = TestModels.load(TestModels.LLAMA31_TOOLS, 16);
+  }
+
+  @AfterAll
+  void close() {
+    engine.close();
+    tiny.close();
+  }
+
+  @Override
+  protected ChatModel createModel(ChatModelListener listener) {
+    return SelmaChatModel.builder().engine(engine).temperature(temperature()).topP(topP())
+        .maxOutputTokens(maxTokens()).listeners(List.of(listener)).build();
+  }
+
+  @Override
+  protected String modelName() {
+    return engine.modelName();
+  }
+
+  @Override
+  protected ChatModel createFailingModel(ChatModelListener listener) {
+    return SelmaChatModel.builder().engine(tiny).listeners(List.of(listener)).build();
+  }
+
+  @Override
+  protected Class<? extends Exception> expectedExceptionClass() {
+    return InvalidRequestException.class;
+  }
+}
