@@ -148,11 +148,25 @@ final class HuggingFaceLoader {
     if (!added.isArray()) {
       throw spec.error("added_tokens", "expected an array");
     }
+    // HF does not take the ids in the file: it adds the tokens in order, giving each the model's id if
+    // the model has the token, else the next id after the model's vocabulary and the tokens added so far.
+    Map<String, Integer> addedIds = new HashMap<>();
+    int maxAdded = -1;
     for (JsonNode t : added) {
       if (!t.path("id").canConvertToInt() || !t.path("content").isTextual()) {
         throw spec.error("added_tokens", "entry without integer \"id\" and string \"content\": " + t);
       }
-      spec.added.add(new AddedTokens.Token(t.get("id").intValue(), t.get("content").asText(),
+      String content = t.get("content").asText();
+      if (content.isEmpty() || addedIds.containsKey(content)) {
+        continue;
+      }
+      Integer id = spec.vocab.get(content);
+      if (id == null) {
+        id = maxAdded >= spec.vocab.size() || spec.vocab.isEmpty() ? maxAdded + 1 : spec.vocab.size();
+      }
+      addedIds.put(content, id);
+      maxAdded = Math.max(maxAdded, id);
+      spec.added.add(new AddedTokens.Token(id, content,
           t.path("special").asBoolean(false), t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false),
           t.path("single_word").asBoolean(false), t.path("normalized").asBoolean(false)));
     }

@@ -3,10 +3,12 @@ package dev.selma.engine.tokenizer;
 import dev.selma.engine.model.GgufMetadata;
 import dev.selma.engine.model.ModelFormatException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.stream.IntStream;
 
 /**
  * A Llama-family tokenizer that produces the same ids and text as Hugging Face's {@code tokenizers}:
@@ -56,10 +58,9 @@ public final class Tokenizer {
   Tokenizer(Parts parts) {
     this.parts = parts;
     this.bosId = parts.bosToken() == null ? OptionalInt.empty() : OptionalInt.of(parts.ids().get(parts.bosToken()));
-    this.eosIds = java.util.stream.IntStream.concat(
-            parts.eosToken() == null ? java.util.stream.IntStream.empty()
-                : java.util.stream.IntStream.of(parts.ids().get(parts.eosToken())),
-            java.util.Arrays.stream(parts.extraEosIds()))
+    this.eosIds = IntStream.concat(
+            parts.eosToken() == null ? IntStream.empty() : IntStream.of(parts.ids().get(parts.eosToken())),
+            Arrays.stream(parts.extraEosIds()))
         .distinct().toArray();
   }
 
@@ -89,9 +90,24 @@ public final class Tokenizer {
    * This tokenizer as GGUF metadata ({@code tokenizer.ggml.*} and {@code tokenizer.chat_template}),
    * following llama.cpp's {@code convert_hf_to_gguf.py}, for a model converter to embed.
    * {@link #fromGguf} of the result encodes and decodes exactly as this tokenizer does.
+   *
+   * @throws UnsupportedOperationException if GGUF cannot express this tokenizer (added-token options,
+   *     a post-processor that adds more than BOS/EOS)
    */
   public Map<String, GgufMetadata.Value> toGgufMetadata() {
-    return GgufTokenizer.metadata(this);
+    return GgufTokenizer.metadata(this, vocabSize());
+  }
+
+  /**
+   * As {@link #toGgufMetadata()}, for a model whose embedding has {@code vocabSize} rows, more than
+   * the tokenizer's ids (Qwen: 151,936 rows for 151,669 ids): the extra ids are written as unused
+   * {@code [PADn]} tokens, which decode to nothing.
+   *
+   * @throws UnsupportedOperationException if GGUF cannot express this tokenizer (added-token options,
+   *     a post-processor that adds more than BOS/EOS)
+   */
+  public Map<String, GgufMetadata.Value> toGgufMetadata(int vocabSize) {
+    return GgufTokenizer.metadata(this, vocabSize);
   }
 
   /**
