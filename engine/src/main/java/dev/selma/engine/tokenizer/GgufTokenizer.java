@@ -176,6 +176,10 @@ final class GgufTokenizer {
     if (!(p.model() instanceof BpeModel bpe)) {
       throw new UnsupportedOperationException("only tokenizers with BPE merges can be written to GGUF");
     }
+    if (p.metaspace() != null) {
+      throw new UnsupportedOperationException("GGUF cannot express the Metaspace pre-tokenizer (llama.cpp's"
+          + " add_space_prefix is the legacy Prepend normalizer, which differs after special tokens)");
+    }
     for (AddedTokens.Token t : p.added().tokens) {
       if (t.lstrip() || t.rstrip() || t.singleWord() || t.normalized()) {
         throw new UnsupportedOperationException("GGUF cannot express the options of added token " + t);

@@ -40,6 +40,7 @@ public final class Tokenizer {
       WordModel model,
       Normalization normalization,
       SplitScanner splitter,
+      Metaspace metaspace,
       AddedTokens added,
       int[] prefix,
       int[] suffix,
@@ -208,6 +209,7 @@ public final class Tokenizer {
     return (parts.kind() == Kind.BYTE_LEVEL_BPE ? "byte-level BPE" : "SentencePiece BPE")
         + ", " + vocabSize() + " tokens"
         + (parts.splitter() != null ? ", " + parts.splitter().name().toLowerCase() + " pre-tokenizer" : "")
+        + (parts.metaspace() != null ? ", metaspace pre-tokenizer" : "")
         + ", from " + parts.source();
   }
 
@@ -228,7 +230,7 @@ public final class Tokenizer {
     private final AddedTokens.Sink normalizedPieces = new AddedTokens.Sink() {
       @Override
       public void text(String text, int from, int to) {
-        preTokenize(text, from, to);
+        preTokenize(text, from, to, atStart && from == 0);
       }
 
       @Override
@@ -246,24 +248,46 @@ public final class Tokenizer {
       out.add(id);
     }
 
+    /** Whether the text being encoded starts the input (for Metaspace's {@code first}). */
+    private boolean atStart;
+
     @Override
     public void text(String text, int from, int to) {
+      atStart = from == 0;
       if (parts.normalization().isEmpty() && !parts.added().hasNormalized()) {
-        preTokenize(text, from, to);
+        preTokenize(text, from, to, atStart);
         return;
       }
       String normalized = parts.normalization().apply(text.substring(from, to));
       if (parts.added().hasNormalized()) {
         parts.added().splitNormalized(normalized, normalizedPieces);
       } else {
-        preTokenize(normalized, 0, normalized.length());
+        preTokenize(normalized, 0, normalized.length(), atStart);
       }
     }
 
-    private void preTokenize(String text, int from, int to) {
+    private void preTokenize(String text, int from, int to, boolean startsInput) {
       WordModel model = parts.model();
       SplitScanner splitter = parts.splitter();
-      if (splitter != null) {
+      Metaspace metaspace = parts.metaspace();
+      if (metaspace != null) {
+        text = metaspace.apply(text.substring(from, to), startsInput);
+        from = 0;
+        to = text.length();
+      }
+      if (metaspace != null && metaspace.split()) {
+        // Every "▁" starts a word (HF: split on the replacement, merged with the next piece).
+        int start = from;
+        for (int i = from + 1; i < to; i++) {
+          if (text.charAt(i) == Metaspace.REPLACEMENT) {
+            model.encodeWord(text.substring(start, i), out, scratch);
+            start = i;
+          }
+        }
+        if (start < to) {
+          model.encodeWord(text.substring(start, to), out, scratch);
+        }
+      } else if (splitter != null) {
         for (int i = from; i < to; ) {
           int end = splitter.next(text, i, to);
           model.encodeWord(text.substring(i, end), out, scratch);

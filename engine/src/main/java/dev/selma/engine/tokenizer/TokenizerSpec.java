@@ -27,6 +27,7 @@ final class TokenizerSpec {
   List<AddedTokens.Token> added = new ArrayList<>();
   Normalization normalization = Normalization.NONE;
   SplitScanner splitter;
+  Metaspace metaspace;
   /** Post-processor, as token spellings: before and after the text when special tokens are added. */
   List<String> prefix = new ArrayList<>();
   List<String> suffix = new ArrayList<>();
@@ -112,7 +113,7 @@ final class TokenizerSpec {
       }
     }
     return new Tokenizer(new Tokenizer.Parts(kind, file.toString(), tokens, ids, special, model, normalization,
-        splitter, new AddedTokens(added, normalization), lookup(prefix, ids), lookup(suffix, ids), decoding, bosToken, eosToken,
+        splitter, metaspace, new AddedTokens(added, normalization), lookup(prefix, ids), lookup(suffix, ids), decoding, bosToken, eosToken,
         extraEosIds, unkToken, padToken, chatTemplate));
   }
 
