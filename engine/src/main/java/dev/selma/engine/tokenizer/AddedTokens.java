@@ -28,10 +28,11 @@ final class AddedTokens {
   private final Matcher raw;
   private final Matcher normalized;
 
-  AddedTokens(List<Token> tokens) {
+  /** {@code normalization} is the tokenizer's; HF looks for normalized tokens in their normalized form. */
+  AddedTokens(List<Token> tokens, Normalization normalization) {
     this.tokens = List.copyOf(tokens);
-    this.raw = new Matcher(tokens.stream().filter(t -> !t.normalized()).toList());
-    this.normalized = new Matcher(tokens.stream().filter(Token::normalized).toList());
+    this.raw = new Matcher(tokens.stream().filter(t -> !t.normalized()).toList(), Normalization.NONE);
+    this.normalized = new Matcher(tokens.stream().filter(Token::normalized).toList(), normalization);
   }
 
   boolean hasNormalized() {
@@ -47,18 +48,27 @@ final class AddedTokens {
     normalized.split(text, sink);
   }
 
+  /** An added token as it is looked for in text. */
+  private record Pattern(String text, Token token) {}
+
   private static final class Matcher {
     /** By first char, candidates longest first. */
-    private final Token[][] byFirstChar = new Token[0x10000][];
+    private final Pattern[][] byFirstChar = new Pattern[0x10000][];
     private final boolean empty;
 
-    Matcher(List<Token> tokens) {
-      List<Token> sorted = new ArrayList<>(tokens.stream().filter(t -> !t.content().isEmpty()).toList());
-      sorted.sort(Comparator.comparingInt((Token t) -> -t.content().length()));
-      for (Token t : sorted) {
-        char c = t.content().charAt(0);
-        Token[] old = byFirstChar[c];
-        Token[] grown = old == null ? new Token[1] : Arrays.copyOf(old, old.length + 1);
+    Matcher(List<Token> tokens, Normalization normalization) {
+      List<Pattern> sorted = new ArrayList<>();
+      for (Token t : tokens) {
+        String text = normalization.apply(t.content());
+        if (!text.isEmpty()) {
+          sorted.add(new Pattern(text, t));
+        }
+      }
+      sorted.sort(Comparator.comparingInt((Pattern p) -> -p.text().length()));
+      for (Pattern t : sorted) {
+        char c = t.text().charAt(0);
+        Pattern[] old = byFirstChar[c];
+        Pattern[] grown = old == null ? new Pattern[1] : Arrays.copyOf(old, old.length + 1);
         grown[grown.length - 1] = t;
         byFirstChar[c] = grown;
       }
@@ -74,22 +84,23 @@ final class AddedTokens {
       int i = 0;
       int n = text.length();
       while (!empty && i < n) {
-        Token[] candidates = byFirstChar[text.charAt(i)];
-        Token match = null;
+        Pattern[] candidates = byFirstChar[text.charAt(i)];
+        Pattern found = null;
         if (candidates != null) {
-          for (Token t : candidates) {
-            if (text.startsWith(t.content(), i)) {
-              match = t;
+          for (Pattern p : candidates) {
+            if (text.startsWith(p.text(), i)) {
+              found = p;
               break;
             }
           }
         }
-        if (match == null) {
+        if (found == null) {
           i++;
           continue;
         }
+        Token match = found.token();
         int start = i;
-        int stop = i + match.content().length();
+        int stop = i + found.text().length();
         i = stop;
         if (match.singleWord() && (endsWithWordChar(text, start) || startsWithWordChar(text, stop))) {
           continue;

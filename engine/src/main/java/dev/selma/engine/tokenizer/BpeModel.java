@@ -19,7 +19,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class BpeModel implements WordModel {
   /** Words longer than this (in chars) are not cached: they are rare, and would crowd the cache. */
   private static final int CACHED_WORD_CHARS = 64;
-  private static final int CACHE_ENTRIES = 200_000;
+  private static final int CACHE_ENTRIES = 100_000;
   private static final long NO_MERGE = -1L;
 
   final boolean byteLevel;

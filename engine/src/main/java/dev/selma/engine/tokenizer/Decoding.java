@@ -7,7 +7,8 @@ import java.util.List;
  * <ul>
  *   <li>byte-level: each token's characters stand for bytes ({@link ByteLevel}); the bytes of all
  *       tokens are decoded together as lossy UTF-8;</li>
- *   <li>SentencePiece-style, HF's {@code Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", n, 0)]}:
+ *   <li>SentencePiece-style, HF's {@code Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", n, 0)]}
+ *       or {@code Metaspace}:
  *       replacements inside each token, runs of {@code <0xNN>} tokens decoded as UTF-8 (one U+FFFD per
  *       byte if the run is not well-formed, as HF does), then up to n leading spaces removed from the
  *       whole text (the dummy prefix added when encoding).</li>
@@ -15,13 +16,21 @@ import java.util.List;
  */
 record Decoding(boolean byteLevel, List<Replacement> replacements, boolean byteFallback, int stripLeadingSpaces) {
 
-  record Replacement(String from, String to) {}
+  /**
+   * Replaces {@code from} by {@code to} in each token; in the first token by {@code firstTo} (HF's
+   * Metaspace decoder drops every "▁" of the first token, where the encoder had added one).
+   */
+  record Replacement(String from, String to, String firstTo) {
+    Replacement(String from, String to) {
+      this(from, to, to);
+    }
+  }
 
   static final Decoding BYTE_LEVEL = new Decoding(true, List.of(), false, 0);
 
-  String replace(String token) {
+  String replace(String token, boolean first) {
     for (Replacement r : replacements) {
-      token = token.replace(r.from(), r.to());
+      token = token.replace(r.from(), first ? r.firstTo() : r.to());
     }
     return token;
   }

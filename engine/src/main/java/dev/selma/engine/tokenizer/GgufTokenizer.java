@@ -54,9 +54,13 @@ final class GgufTokenizer {
       throw spec.error(TOKEN_TYPE, types.length + " types for " + tokens.length + " tokens");
     }
     Map<String, Integer> vocab = new HashMap<>(tokens.length * 2);
+    spec.size = tokens.length;
     for (int id = 0; id < tokens.length; id++) {
-      vocab.putIfAbsent(tokens[id], id);
       int type = types == null ? NORMAL : types[id];
+      if (type == UNUSED) {
+        continue; // padding ids ("[PAD151700]"): no token, as for ids beyond a tokenizer.json vocabulary
+      }
+      vocab.putIfAbsent(tokens[id], id);
       // As llama.cpp: control, unknown and user-defined tokens are matched in text; the first two are
       // special (left out by decode when skipping special tokens).
       if (type == CONTROL || type == UNKNOWN || type == USER_DEFINED) {
@@ -162,11 +166,19 @@ final class GgufTokenizer {
     return tokens[id];
   }
 
-  /** See {@link Tokenizer#toGgufMetadata()}. */
-  static Map<String, Value> metadata(Tokenizer tokenizer) {
+  /** See {@link Tokenizer#toGgufMetadata(int)}. */
+  static Map<String, Value> metadata(Tokenizer tokenizer, int vocabSize) {
+    if (vocabSize < tokenizer.vocabSize()) {
+      throw new IllegalArgumentException("vocabulary size " + vocabSize + " is below the tokenizer's "
+          + tokenizer.vocabSize());
+    }
     Tokenizer.Parts p = tokenizer.parts();
     if (!(p.model() instanceof BpeModel bpe)) {
       throw new UnsupportedOperationException("only tokenizers with BPE merges can be written to GGUF");
+    }
+    if (p.metaspace() != null) {
+      throw new UnsupportedOperationException("GGUF cannot express the Metaspace pre-tokenizer (llama.cpp's"
+          + " add_space_prefix is the legacy Prepend normalizer, which differs after special tokens)");
     }
     for (AddedTokens.Token t : p.added().tokens) {
       if (t.lstrip() || t.rstrip() || t.singleWord() || t.normalized()) {
@@ -189,7 +201,7 @@ final class GgufTokenizer {
       md.put(PRE, string("default"));
     }
 
-    int n = tokenizer.vocabSize();
+    int n = vocabSize;
     String[] tokens = new String[n];
     long[] types = new long[n];
     int unkId = p.unkToken() == null ? -1 : p.ids().get(p.unkToken());
@@ -197,6 +209,7 @@ final class GgufTokenizer {
     p.added().tokens.forEach(t -> added.put(t.id(), t));
     for (int id = 0; id < n; id++) {
       String t = tokenizer.tokenOrNull(id);
+      // As convert_hf_to_gguf.py: ids without a token (the model's padding rows) are unused "[PADn]".
       tokens[id] = t == null ? "[PAD" + id + "]" : t;
       AddedTokens.Token a = added.get(id);
       types[id] = t == null ? UNUSED

@@ -148,11 +148,25 @@ final class HuggingFaceLoader {
     if (!added.isArray()) {
       throw spec.error("added_tokens", "expected an array");
     }
+    // HF does not take the ids in the file: it adds the tokens in order, giving each the model's id if
+    // the model has the token, else the next id after the model's vocabulary and the tokens added so far.
+    Map<String, Integer> addedIds = new HashMap<>();
+    int maxAdded = -1;
     for (JsonNode t : added) {
       if (!t.path("id").canConvertToInt() || !t.path("content").isTextual()) {
         throw spec.error("added_tokens", "entry without integer \"id\" and string \"content\": " + t);
       }
-      spec.added.add(new AddedTokens.Token(t.get("id").intValue(), t.get("content").asText(),
+      String content = t.get("content").asText();
+      if (content.isEmpty() || addedIds.containsKey(content)) {
+        continue;
+      }
+      Integer id = spec.vocab.get(content);
+      if (id == null) {
+        id = maxAdded >= spec.vocab.size() || spec.vocab.isEmpty() ? maxAdded + 1 : spec.vocab.size();
+      }
+      addedIds.put(content, id);
+      maxAdded = Math.max(maxAdded, id);
+      spec.added.add(new AddedTokens.Token(id, content,
           t.path("special").asBoolean(false), t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false),
           t.path("single_word").asBoolean(false), t.path("normalized").asBoolean(false)));
     }
@@ -227,12 +241,35 @@ final class HuggingFaceLoader {
           }
           spec.kind = Tokenizer.Kind.BYTE_LEVEL_BPE;
         }
+        case "Metaspace" -> {
+          if (!step.path("replacement").asText().equals("\u2581") || spec.metaspace != null) {
+            throw spec.error("pre_tokenizer", "unsupported Metaspace " + step + " (only replacement \"\u2581\")");
+          }
+          spec.metaspace = new Metaspace(prependScheme(spec, step, "pre_tokenizer"), step.path("split").asBoolean(true));
+        }
         default -> throw spec.error("pre_tokenizer", "unsupported pre-tokenizer type " + type);
       }
+    }
+    if (spec.metaspace != null && (spec.splitter != null || spec.kind == Tokenizer.Kind.BYTE_LEVEL_BPE)) {
+      throw spec.error("pre_tokenizer", "Metaspace combined with other pre-tokenizers is not supported");
     }
     if (spec.kind == Tokenizer.Kind.BYTE_LEVEL_BPE && spec.splitter == null) {
       throw spec.error("pre_tokenizer", "ByteLevel without a Split pre-tokenizer is not supported");
     }
+  }
+
+  /** Metaspace's prepend_scheme, or the older add_prefix_space flag. */
+  private static Metaspace.Prepend prependScheme(TokenizerSpec spec, JsonNode step, String item)
+      throws ModelFormatException {
+    if (!step.has("prepend_scheme")) {
+      return step.path("add_prefix_space").asBoolean(true) ? Metaspace.Prepend.ALWAYS : Metaspace.Prepend.NEVER;
+    }
+    return switch (step.get("prepend_scheme").asText()) {
+      case "always" -> Metaspace.Prepend.ALWAYS;
+      case "first" -> Metaspace.Prepend.FIRST;
+      case "never" -> Metaspace.Prepend.NEVER;
+      default -> throw spec.error(item, "unsupported Metaspace prepend_scheme " + step.get("prepend_scheme"));
+    };
   }
 
   private static void readPostProcessor(TokenizerSpec spec, JsonNode post, String item)
@@ -284,20 +321,26 @@ final class HuggingFaceLoader {
       spec.decoding = Decoding.BYTE_LEVEL;
       return;
     }
-    if (!type.equals("Sequence") || spec.kind == Tokenizer.Kind.BYTE_LEVEL_BPE) {
+    if (spec.kind == Tokenizer.Kind.BYTE_LEVEL_BPE || !(type.equals("Sequence") || type.equals("Metaspace"))) {
       throw spec.error("decoder", "unsupported decoder " + decoder);
     }
-    // Accepted: Replace* ByteFallback? Fuse? Strip(" ", n, 0)? — in this order, which is what makes
-    // decoding text one piece at a time equivalent to HF's list-of-tokens chain.
+    List<JsonNode> steps = new ArrayList<>();
+    if (type.equals("Sequence")) {
+      decoder.path("decoders").forEach(steps::add);
+    } else {
+      steps.add(decoder);
+    }
+    // Accepted: (Replace | Metaspace)* ByteFallback? Fuse? Strip(" ", n, 0)? — in this order, which is
+    // what makes decoding text one piece at a time equivalent to HF's list-of-tokens chain.
     List<Decoding.Replacement> replacements = new ArrayList<>();
     boolean byteFallback = false;
     boolean fused = false;
     int strip = 0;
     int stage = 0;
-    for (JsonNode step : decoder.path("decoders")) {
+    for (JsonNode step : steps) {
       String t = type(spec, step, "decoder");
       int order = switch (t) {
-        case "Replace" -> 0;
+        case "Replace", "Metaspace" -> 0;
         case "ByteFallback" -> 1;
         case "Fuse" -> 2;
         case "Strip" -> 3;
@@ -310,6 +353,13 @@ final class HuggingFaceLoader {
       switch (t) {
         case "Replace" -> replacements.add(new Decoding.Replacement(stringPattern(spec, step, "decoder"),
             text(spec, step, "content", "decoder")));
+        case "Metaspace" -> {
+          if (!step.path("replacement").asText().equals("\u2581")) {
+            throw spec.error("decoder", "unsupported Metaspace " + step + " (only replacement \"\u2581\")");
+          }
+          boolean prepends = prependScheme(spec, step, "decoder") != Metaspace.Prepend.NEVER;
+          replacements.add(new Decoding.Replacement("\u2581", " ", prepends ? "" : " "));
+        }
         case "ByteFallback" -> byteFallback = true;
         case "Fuse" -> fused = true;
         default -> {

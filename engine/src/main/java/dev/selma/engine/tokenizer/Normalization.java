@@ -28,13 +28,25 @@ record Normalization(List<Step> steps) {
   String apply(String text) {
     for (Step step : steps) {
       text = switch (step) {
-        case Nfc n -> Normalizer.isNormalized(text, Normalizer.Form.NFC)
-            ? text : Normalizer.normalize(text, Normalizer.Form.NFC);
+        case Nfc n -> isNfc(text) ? text : Normalizer.normalize(text, Normalizer.Form.NFC);
         case Prepend p -> text.isEmpty() ? text : p.prefix() + text;
         case Replace r -> text.replace(r.from(), r.to());
       };
     }
     return text;
+  }
+
+  /**
+   * Text below U+0300 is always NFC (no combining marks, nothing that composes); checking that first
+   * is much cheaper than the full check on mostly-Latin text.
+   */
+  private static boolean isNfc(String text) {
+    for (int i = 0; i < text.length(); i++) {
+      if (text.charAt(i) >= '\u0300') {
+        return Normalizer.isNormalized(text, Normalizer.Form.NFC);
+      }
+    }
+    return true;
   }
 
   /** Whether this is SentencePiece's convention, which GGUF expresses as {@code add_space_prefix}. */

@@ -19,6 +19,7 @@ public final class StreamingDecoder {
   private byte[] pending = new byte[16];
   private int pendingLength;
   private int stripRemaining;
+  private boolean firstToken = true;
 
   StreamingDecoder(Tokenizer tokenizer, Decoding decoding, boolean skipSpecialTokens) {
     this.tokenizer = tokenizer;
@@ -41,7 +42,8 @@ public final class StreamingDecoder {
       pendingLength -= used;
       return out.toString();
     }
-    token = decoding.replace(token);
+    token = decoding.replace(token, firstToken);
+    firstToken = false;
     int b = decoding.byteFallback() ? Decoding.fallbackByte(token) : -1;
     if (b >= 0) {
       append(new byte[] {(byte) b});

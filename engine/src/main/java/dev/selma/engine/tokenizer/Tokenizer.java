@@ -3,10 +3,12 @@ package dev.selma.engine.tokenizer;
 import dev.selma.engine.model.GgufMetadata;
 import dev.selma.engine.model.ModelFormatException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.stream.IntStream;
 
 /**
  * A Llama-family tokenizer that produces the same ids and text as Hugging Face's {@code tokenizers}:
@@ -38,6 +40,7 @@ public final class Tokenizer {
       WordModel model,
       Normalization normalization,
       SplitScanner splitter,
+      Metaspace metaspace,
       AddedTokens added,
       int[] prefix,
       int[] suffix,
@@ -56,10 +59,9 @@ public final class Tokenizer {
   Tokenizer(Parts parts) {
     this.parts = parts;
     this.bosId = parts.bosToken() == null ? OptionalInt.empty() : OptionalInt.of(parts.ids().get(parts.bosToken()));
-    this.eosIds = java.util.stream.IntStream.concat(
-            parts.eosToken() == null ? java.util.stream.IntStream.empty()
-                : java.util.stream.IntStream.of(parts.ids().get(parts.eosToken())),
-            java.util.Arrays.stream(parts.extraEosIds()))
+    this.eosIds = IntStream.concat(
+            parts.eosToken() == null ? IntStream.empty() : IntStream.of(parts.ids().get(parts.eosToken())),
+            Arrays.stream(parts.extraEosIds()))
         .distinct().toArray();
   }
 
@@ -89,9 +91,24 @@ public final class Tokenizer {
    * This tokenizer as GGUF metadata ({@code tokenizer.ggml.*} and {@code tokenizer.chat_template}),
    * following llama.cpp's {@code convert_hf_to_gguf.py}, for a model converter to embed.
    * {@link #fromGguf} of the result encodes and decodes exactly as this tokenizer does.
+   *
+   * @throws UnsupportedOperationException if GGUF cannot express this tokenizer (added-token options,
+   *     a post-processor that adds more than BOS/EOS)
    */
   public Map<String, GgufMetadata.Value> toGgufMetadata() {
-    return GgufTokenizer.metadata(this);
+    return GgufTokenizer.metadata(this, vocabSize());
+  }
+
+  /**
+   * As {@link #toGgufMetadata()}, for a model whose embedding has {@code vocabSize} rows, more than
+   * the tokenizer's ids (Qwen: 151,936 rows for 151,669 ids): the extra ids are written as unused
+   * {@code [PADn]} tokens, which decode to nothing.
+   *
+   * @throws UnsupportedOperationException if GGUF cannot express this tokenizer (added-token options,
+   *     a post-processor that adds more than BOS/EOS)
+   */
+  public Map<String, GgufMetadata.Value> toGgufMetadata(int vocabSize) {
+    return GgufTokenizer.metadata(this, vocabSize);
   }
 
   /**
@@ -192,6 +209,7 @@ public final class Tokenizer {
     return (parts.kind() == Kind.BYTE_LEVEL_BPE ? "byte-level BPE" : "SentencePiece BPE")
         + ", " + vocabSize() + " tokens"
         + (parts.splitter() != null ? ", " + parts.splitter().name().toLowerCase() + " pre-tokenizer" : "")
+        + (parts.metaspace() != null ? ", metaspace pre-tokenizer" : "")
         + ", from " + parts.source();
   }
 
@@ -212,7 +230,7 @@ public final class Tokenizer {
     private final AddedTokens.Sink normalizedPieces = new AddedTokens.Sink() {
       @Override
       public void text(String text, int from, int to) {
-        preTokenize(text, from, to);
+        preTokenize(text, from, to, atStart && from == 0);
       }
 
       @Override
@@ -230,24 +248,46 @@ public final class Tokenizer {
       out.add(id);
     }
 
+    /** Whether the text being encoded starts the input (for Metaspace's {@code first}). */
+    private boolean atStart;
+
     @Override
     public void text(String text, int from, int to) {
+      atStart = from == 0;
       if (parts.normalization().isEmpty() && !parts.added().hasNormalized()) {
-        preTokenize(text, from, to);
+        preTokenize(text, from, to, atStart);
         return;
       }
       String normalized = parts.normalization().apply(text.substring(from, to));
       if (parts.added().hasNormalized()) {
         parts.added().splitNormalized(normalized, normalizedPieces);
       } else {
-        preTokenize(normalized, 0, normalized.length());
+        preTokenize(normalized, 0, normalized.length(), atStart);
       }
     }
 
-    private void preTokenize(String text, int from, int to) {
+    private void preTokenize(String text, int from, int to, boolean startsInput) {
       WordModel model = parts.model();
       SplitScanner splitter = parts.splitter();
-      if (splitter != null) {
+      Metaspace metaspace = parts.metaspace();
+      if (metaspace != null) {
+        text = metaspace.apply(text.substring(from, to), startsInput);
+        from = 0;
+        to = text.length();
+      }
+      if (metaspace != null && metaspace.split()) {
+        // Every "▁" starts a word (HF: split on the replacement, merged with the next piece).
+        int start = from;
+        for (int i = from + 1; i < to; i++) {
+          if (text.charAt(i) == Metaspace.REPLACEMENT) {
+            model.encodeWord(text.substring(start, i), out, scratch);
+            start = i;
+          }
+        }
+        if (start < to) {
+          model.encodeWord(text.substring(start, to), out, scratch);
+        }
+      } else if (splitter != null) {
         for (int i = from; i < to; ) {
           int end = splitter.next(text, i, to);
           model.encodeWord(text.substring(i, end), out, scratch);

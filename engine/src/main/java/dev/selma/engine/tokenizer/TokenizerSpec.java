@@ -27,6 +27,7 @@ final class TokenizerSpec {
   List<AddedTokens.Token> added = new ArrayList<>();
   Normalization normalization = Normalization.NONE;
   SplitScanner splitter;
+  Metaspace metaspace;
   /** Post-processor, as token spellings: before and after the text when special tokens are added. */
   List<String> prefix = new ArrayList<>();
   List<String> suffix = new ArrayList<>();
@@ -36,6 +37,8 @@ final class TokenizerSpec {
   int[] extraEosIds = new int[0];
   String padToken;
   String chatTemplate;
+  /** GGUF: the number of ids, which may exceed the tokens in use (trailing unused ids). */
+  int size;
 
   TokenizerSpec(Path file) {
     this.file = file;
@@ -46,7 +49,7 @@ final class TokenizerSpec {
   }
 
   Tokenizer build() throws ModelFormatException {
-    int size = 0;
+    int size = this.size;
     for (int id : vocab.values()) {
       if (id < 0) {
         throw error("model.vocab", "negative token id " + id);
@@ -63,10 +66,6 @@ final class TokenizerSpec {
     for (AddedTokens.Token t : added) {
       if (t.id() < 0) {
         throw error("added_tokens", "negative id " + t.id() + " for " + t.content());
-      }
-      Integer modelId = vocab.get(t.content());
-      if (modelId != null && modelId != t.id()) {
-        throw error("added_tokens", "token " + t.content() + " has id " + t.id() + " but the model gives it " + modelId);
       }
       tokens[t.id()] = t.content();
       ids.put(t.content(), t.id());
@@ -114,7 +113,7 @@ final class TokenizerSpec {
       }
     }
     return new Tokenizer(new Tokenizer.Parts(kind, file.toString(), tokens, ids, special, model, normalization,
-        splitter, new AddedTokens(added), lookup(prefix, ids), lookup(suffix, ids), decoding, bosToken, eosToken,
+        splitter, metaspace, new AddedTokens(added, normalization), lookup(prefix, ids), lookup(suffix, ids), decoding, bosToken, eosToken,
         extraEosIds, unkToken, padToken, chatTemplate));
   }
 

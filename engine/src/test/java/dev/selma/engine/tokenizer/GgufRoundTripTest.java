@@ -87,6 +87,22 @@ class GgufRoundTripTest {
         md.get("tokenizer.ggml.add_bos_token").value());
   }
 
+  @org.junit.jupiter.api.Test
+  void paddedVocabularyDecodesPaddingToNothing() throws ModelFormatException {
+    Tokenizer qwen = Vocabularies.selma("qwen3");
+    Map<String, Value> md = qwen.toGgufMetadata(151936);
+    String[] tokens = (String[]) md.get("tokenizer.ggml.tokens").value();
+    assertEquals("[PAD151700]", tokens[151700]);
+    assertEquals(5L, ((long[]) md.get("tokenizer.ggml.token_type").value())[151700]);
+    Tokenizer gguf = Tokenizer.fromGguf(new GgufMetadata(Path.of("qwen3-padded.gguf"), md));
+    assertEquals(151936, gguf.vocabSize());
+    for (String s : STRINGS.subList(0, 500)) {
+      assertArrayEquals(qwen.encode(s, true), gguf.encode(s, true), s);
+    }
+    assertEquals("Hello", gguf.decode(new int[] {9707, 151700}, false));
+    assertEquals(java.util.OptionalInt.empty(), gguf.tokenId("[PAD151700]"));
+  }
+
   /**
    * Without merges, a SentencePiece GGUF is merged by token score, as llama.cpp does; with the
    * scores Selma writes (merge order), that agrees with HF's merge ranks on Meta's Llama 2 vocabulary.
