@@ -101,8 +101,12 @@ public final class PrefixCache implements AutoCloseable {
   }
 
   private void adoptPageFiles(Path folder) throws IOException {
-    Files.createDirectories(folder);
-    if (!Files.isDirectory(folder) || !Files.isWritable(folder)) {
+    try {
+      Files.createDirectories(folder);
+    } catch (IOException e) {
+      throw new IOException("kv_cache.disk_folder " + folder + " cannot be created: " + e, e);
+    }
+    if (!Files.isWritable(folder)) {
       throw new IOException("kv_cache.disk_folder " + folder + " is not a writable folder");
     }
     List<Path> pages = new ArrayList<>();
