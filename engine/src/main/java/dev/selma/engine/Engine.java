@@ -107,10 +107,15 @@ public final class Engine implements AutoCloseable {
             + " tokens but the model's embedding only " + files.config().vocabSize());
       }
       options.attention().validateFor(files.config());
-      PrefixCache prefixCache = prefixCache(options, files, name);
       Backend backend = backend(options);
-      LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
-      return new Engine(options, files, tokenizer, backend, prefixCache, eos, name);
+      try {
+        PrefixCache prefixCache = prefixCache(options, files, name);
+        LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
+        return new Engine(options, files, tokenizer, backend, prefixCache, eos, name);
+      } catch (IOException | RuntimeException e) {
+        backend.close();
+        throw e;
+      }
     } catch (IOException | RuntimeException e) {
       files.close();
       throw e;

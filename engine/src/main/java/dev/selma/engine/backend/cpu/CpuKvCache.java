@@ -67,7 +67,10 @@ final class CpuKvCache implements PagedKvCache {
   static final class Page implements KvPage {
     final float[][] keys, values, keySums, querySums;
     private final String format;
-    /** Set once the page may be read by others; from then on nobody writes it. */
+    /**
+     * Set before the page is handed to others (under the prefix cache's lock, which publishes it);
+     * from then on nobody writes the page.
+     */
     boolean shared;
 
     private Page(float[][] keys, float[][] values, float[][] keySums, float[][] querySums, String format) {
@@ -222,13 +225,15 @@ final class CpuKvCache implements PagedKvCache {
     if (!(kvPage instanceof Page page) || !page.format.equals(format)) {
       throw new IllegalArgumentException("page of another format: " + kvPage.format() + ", expected " + pageFormat());
     }
+    if (!page.shared) {
+      throw new IllegalArgumentException("only shared pages (from share or upload) can be attached");
+    }
     if (length % pageTokens != 0 || length != pages() * pageTokens) {
       throw new IllegalStateException("a page can only be attached at a page boundary, not after " + length + " tokens");
     }
     if (length + pageTokens > capacity) {
       throw new IllegalStateException("attaching a page would exceed the capacity of " + capacity);
     }
-    page.shared = true;
     pages.add(page);
     length += pageTokens;
   }
@@ -240,6 +245,7 @@ final class CpuKvCache implements PagedKvCache {
     }
     Page page = Page.empty(layers, pageFloats, sumFloats, format);
     page.upload(hostPage);
+    page.shared = true; // made for the prefix cache, to be attached by any number of sequences
     return page;
   }
 
