@@ -7,12 +7,16 @@ import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.generate.GenerationRequest;
 import dev.selma.engine.generate.GenerationResult;
 import dev.selma.engine.generate.Generator;
+import dev.selma.engine.kv.CacheStats;
+import dev.selma.engine.kv.ModelFingerprint;
+import dev.selma.engine.kv.PrefixCache;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.Sequence;
 import dev.selma.engine.model.ModelConfig;
 import dev.selma.engine.model.ModelFiles;
 import dev.selma.engine.model.ModelFormatException;
 import dev.selma.engine.model.ModelLoader;
+import dev.selma.engine.model.RopeScaling;
 import dev.selma.engine.tokenizer.StreamingDecoder;
 import dev.selma.engine.tokenizer.Tokenizer;
 import dev.selma.engine.tokenizer.template.ChatTemplate;
@@ -22,6 +26,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,7 +36,8 @@ import java.util.stream.IntStream;
 /**
  * A loaded model ready to generate: files, tokenizer, backend and forward pass. This is what the Solr
  * plugin, the LangChain4j adapter and the command line use. Thread-safe: concurrent {@link #generate}
- * calls each run on their own sequence.
+ * calls each run on their own sequence; they share keys and values of common prompt prefixes through
+ * the prefix cache ({@link EngineOptions#cache()}).
  */
 public final class Engine implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(Engine.class.getName());
@@ -41,6 +47,8 @@ public final class Engine implements AutoCloseable {
   private final Tokenizer tokenizer;
   private final Backend backend;
   private final Llama model;
+  /** Null when off. */
+  private final PrefixCache prefixCache;
   private final int contextLength;
   private final int[] eosIds;
   private final String name;
@@ -48,13 +56,14 @@ public final class Engine implements AutoCloseable {
   private final ChatTemplate chatTemplate;
   private final String templateProblem;
 
-  private Engine(EngineOptions options, ModelFiles files, Tokenizer tokenizer, Backend backend, int[] eosIds,
-      String name) {
+  private Engine(EngineOptions options, ModelFiles files, Tokenizer tokenizer, Backend backend,
+      PrefixCache prefixCache, int[] eosIds, String name) {
     this.options = options;
     this.files = files;
     this.tokenizer = tokenizer;
     this.backend = backend;
     this.model = new Llama(files.config(), files.weights(), backend);
+    this.prefixCache = prefixCache;
     this.contextLength = options.contextLength() > 0 ? options.contextLength() : files.config().maxPositionEmbeddings();
     this.eosIds = eosIds;
     this.name = name;
@@ -99,18 +108,39 @@ public final class Engine implements AutoCloseable {
       }
       options.attention().validateFor(files.config());
       Backend backend = backend(options);
-      LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
-      return new Engine(options, files, tokenizer, backend, eos, name);
+      try {
+        PrefixCache prefixCache = prefixCache(options, files, name);
+        LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
+        return new Engine(options, files, tokenizer, backend, prefixCache, eos, name);
+      } catch (IOException | RuntimeException e) {
+        backend.close();
+        throw e;
+      }
     } catch (IOException | RuntimeException e) {
       files.close();
       throw e;
     }
   }
 
+  /** The prefix cache the options ask for, or null. */
+  private static PrefixCache prefixCache(EngineOptions options, ModelFiles files, String name) throws IOException {
+    if (!options.cache().enabled()) {
+      return null;
+    }
+    if (files.config().ropeScaling().type() == RopeScaling.Type.DYNAMIC) {
+      // Dynamic scaling changes RoPE with the length reached at each chunk, so a token's keys and
+      // values depend on where chunks started: a cached page would not be exactly what a request
+      // would compute.
+      LOG.log(System.Logger.Level.INFO, "Selma: " + name + " uses dynamic RoPE scaling; prefix cache off");
+      return null;
+    }
+    return new PrefixCache(options.cache(), ModelFingerprint.of(files.config(), files.weights()));
+  }
+
   private static Backend backend(EngineOptions options) {
     int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
     return switch (options.backend()) {
-      case CPU, AUTO -> new CpuBackend(threads);
+      case CPU, AUTO -> new CpuBackend(threads, options.cache().pageTokens());
       case CUDA -> throw new UnsupportedOperationException(
           "backend 'cuda' was requested but this build of Selma has no CUDA backend yet; use 'cpu' or 'auto'");
     };
@@ -228,16 +258,30 @@ public final class Engine implements AutoCloseable {
     return GenerationRequest.builder(prompt).stopTokens(eosIds).attention(options.attention());
   }
 
-  /** Runs a generation on a fresh sequence of {@link #contextLength()} tokens. */
+  /**
+   * Runs a generation on a fresh sequence of {@link #contextLength()} tokens, starting from the
+   * longest cached prefix of the prompt.
+   */
   public GenerationResult generate(GenerationRequest request) {
     try (Sequence seq = model.newSequence(contextLength, options.prefillChunk())) {
+      if (prefixCache != null) {
+        seq.prefixCache(prefixCache);
+      }
       StreamingDecoder decoder = tokenizer.streamingDecoder(true);
       return Generator.generate(seq, request, decoder::next);
     }
   }
 
+  /** The prefix cache's counters and contents, for metrics; empty when the cache is off. */
+  public Optional<CacheStats> cacheStats() {
+    return Optional.ofNullable(prefixCache).map(PrefixCache::stats);
+  }
+
   @Override
   public void close() {
+    if (prefixCache != null) {
+      prefixCache.close();
+    }
     backend.close();
     files.close();
   }

@@ -1,6 +1,7 @@
 package dev.selma.engine;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.kv.CacheOptions;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -14,9 +15,10 @@ import java.util.Objects;
  *     model's configured context length)
  * @param prefillChunk prompt tokens processed per forward step; bounds activation memory
  * @param attention the default attention scheme and positions of requests (dense when null)
+ * @param cache the prefix KV cache shared by requests ({@link CacheOptions#defaults()} when null)
  */
 public record EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk,
-    AttentionConfig attention) {
+    AttentionConfig attention, CacheOptions cache) {
 
   /** Which backend runs the model. */
   public enum BackendChoice {
@@ -39,30 +41,44 @@ public record EngineOptions(Path model, BackendChoice backend, int threads, int 
       throw new IllegalArgumentException("prefill chunk must be >= 1, got " + prefillChunk);
     }
     attention = attention == null ? AttentionConfig.dense() : attention;
+    cache = cache == null ? CacheOptions.defaults() : cache;
   }
 
-  /** Defaults: automatic backend, all processors, the model's context length, chunks of 512. */
+  /** Options with the default prefix cache. */
+  public EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk,
+      AttentionConfig attention) {
+    this(model, backend, threads, contextLength, prefillChunk, attention, null);
+  }
+
+  /**
+   * Defaults: automatic backend, all processors, the model's context length, chunks of 512, the default
+   * prefix cache.
+   */
   public static EngineOptions of(Path model) {
-    return new EngineOptions(model, BackendChoice.AUTO, 0, 0, 512, null);
+    return new EngineOptions(model, BackendChoice.AUTO, 0, 0, 512, null, null);
   }
 
   public EngineOptions withBackend(BackendChoice b) {
-    return new EngineOptions(model, b, threads, contextLength, prefillChunk, attention);
+    return new EngineOptions(model, b, threads, contextLength, prefillChunk, attention, cache);
   }
 
   public EngineOptions withThreads(int t) {
-    return new EngineOptions(model, backend, t, contextLength, prefillChunk, attention);
+    return new EngineOptions(model, backend, t, contextLength, prefillChunk, attention, cache);
   }
 
   public EngineOptions withContextLength(int n) {
-    return new EngineOptions(model, backend, threads, n, prefillChunk, attention);
+    return new EngineOptions(model, backend, threads, n, prefillChunk, attention, cache);
   }
 
   public EngineOptions withAttention(AttentionConfig a) {
-    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, a);
+    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, a, cache);
   }
 
   public EngineOptions withPrefillChunk(int n) {
-    return new EngineOptions(model, backend, threads, contextLength, n, attention);
+    return new EngineOptions(model, backend, threads, contextLength, n, attention, cache);
+  }
+
+  public EngineOptions withCache(CacheOptions c) {
+    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, attention, c);
   }
 }

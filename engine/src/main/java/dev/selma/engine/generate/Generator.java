@@ -6,7 +6,7 @@ import java.util.Arrays;
 
 /**
  * Runs a {@link GenerationRequest} on a {@link Sequence}: reuses whatever prefix of the prompt the
- * sequence already holds, prefills the rest in chunks (reporting progress, cancellable between
+ * sequence already holds or its prefix cache has, prefills the rest in chunks (reporting progress, cancellable between
  * chunks), then samples token by token until a stop token, a stop sequence, the token limit, a full
  * context or cancellation.
  */
@@ -34,16 +34,20 @@ public final class Generator {
     AttentionConfig attention = request.attention() != null ? request.attention() : seq.attention();
     boolean sameAttention = attention.equals(seq.attention());
     seq.attention(attention);
-    // Keep the longest common prefix the sequence already holds; at least one prompt token must run
-    // so that there are logits to sample from.
+    // Keep the longest common prefix the sequence already holds, then continue it with pages of the
+    // prefix cache (if the sequence has one); at least one prompt token must run so that there are
+    // logits to sample from. Fetching cached pages is part of the time to the first token.
+    long t0 = System.nanoTime();
     int[] held = sameAttention ? seq.tokens() : new int[0];
     int common = 0;
     while (common < held.length && common < prompt.length - 1 && held[common] == prompt[common]) {
       common++;
     }
     seq.truncate(common);
-
-    long t0 = System.nanoTime();
+    common = seq.reuseCachedPrefix(prompt);
+    if (common == prompt.length) {
+      seq.truncate(--common);
+    }
     float[] logits = null;
     for (int from = common; from < prompt.length; from += seq.maxChunk()) {
       if (cancel.isCancelled()) {

@@ -3,11 +3,23 @@ package dev.selma.engine.llama;
 import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.kv.KvPage;
+import dev.selma.engine.kv.PageKey;
+import dev.selma.engine.kv.PagedKvCache;
+import dev.selma.engine.kv.PrefixCache;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One token sequence being processed by a {@link Llama}: its KV cache, its activation buffers and the
  * tokens it holds. Not thread-safe; different sequences may run concurrently.
+ *
+ * <p>With a {@link PrefixCache} the sequence is a chain of pages: it can start from cached pages
+ * ({@link #reuseCachedPrefix}) and offers every page it completes to the cache, so that later
+ * sequences starting with the same tokens skip them. Each full page is known by the {@link PageKey}
+ * of its tokens and of all before it; the sequence holds a pin on every cached page it uses and lets
+ * go of it when it truncates the page away or closes.
  */
 public final class Sequence implements AutoCloseable {
   private final Llama model;
@@ -17,6 +29,17 @@ public final class Sequence implements AutoCloseable {
   private int[] tokens = new int[64];
   AttentionConfig attention = AttentionConfig.dense();
   AttentionStats attentionStats;
+  private PrefixCache prefixCache;
+  /** Keys of the first {@link #keyedPages} full pages; {@code pinned[p]}: the cache holds page p for us. */
+  private PageKey[] pageKeys = new PageKey[8];
+  private boolean[] pinned = new boolean[8];
+  private int keyedPages;
+  /**
+   * Whether tokens held were computed under an attention other than the current one: their pages
+   * match no key of the current configuration, so the sequence neither reuses nor offers pages until
+   * it is emptied.
+   */
+  private boolean mixedAttention;
 
   Sequence(Llama model, KvCache cache, int maxChunk) {
     if (maxChunk < 1) {
@@ -35,7 +58,11 @@ public final class Sequence implements AutoCloseable {
    * prefix serves any configuration.
    */
   public void attention(AttentionConfig config) {
-    attention = config.validateFor(model.config());
+    config.validateFor(model.config());
+    if (length() > 0 && !config.equals(attention)) {
+      mixedAttention = true;
+    }
+    attention = config;
     attentionStats = new AttentionStats(model.config().numLayers(), config.blockSize());
   }
 
@@ -46,6 +73,96 @@ public final class Sequence implements AutoCloseable {
   /** Which key blocks select-and-merge chose since the configuration was last set. */
   public AttentionStats attentionStats() {
     return attentionStats;
+  }
+
+  /**
+   * Shares this sequence's pages through {@code cache} from now on. The sequence must be empty and its
+   * KV cache paged with the cache's page size.
+   */
+  public void prefixCache(PrefixCache cache) {
+    if (length() > 0) {
+      throw new IllegalStateException("a prefix cache can only be attached to an empty sequence");
+    }
+    if (!(this.cache instanceof PagedKvCache paged) || paged.pageTokens() != cache.pageTokens()) {
+      throw new IllegalArgumentException("the prefix cache shares pages of " + cache.pageTokens()
+          + " tokens but this sequence's KV cache " + (this.cache instanceof PagedKvCache p
+              ? "has pages of " + p.pageTokens() + " tokens" : "cannot share pages"));
+    }
+    if (paged.pageHostBytes() > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("kv_cache.page_tokens " + cache.pageTokens() + " is too large for this model:"
+          + " a page would hold " + paged.pageHostBytes() + " bytes, more than 2 GiB");
+    }
+    this.prefixCache = cache;
+  }
+
+  /**
+   * Extends the sequence with cached pages that continue {@code prompt}, whose first {@link
+   * #length()} tokens must be the ones held; does nothing without a prefix cache or unless the
+   * sequence ends at a page boundary it has keyed.
+   *
+   * @return the tokens now held
+   */
+  public int reuseCachedPrefix(int[] prompt) {
+    int held = length();
+    if (held > prompt.length || !Arrays.equals(tokens, 0, held, prompt, 0, held)) {
+      throw new IllegalArgumentException("the prompt does not start with the " + held + " tokens held");
+    }
+    int page = prefixCache == null ? 0 : prefixCache.pageTokens();
+    if (prefixCache == null || mixedAttention || held != keyedPages * page) {
+      return held;
+    }
+    PagedKvCache paged = (PagedKvCache) cache;
+    List<PageKey> keys = new ArrayList<>();
+    PageKey parent = keyedPages == 0 ? prefixCache.root(paged, attention) : pageKeys[keyedPages - 1];
+    int fit = Math.min(prompt.length, capacity());
+    for (int from = held; from + page <= fit; from += page) {
+      parent = parent.child(prompt, from, page);
+      keys.add(parent);
+    }
+    List<KvPage> found = prefixCache.acquire(keys, paged);
+    for (int i = 0; i < found.size(); i++) {
+      int start = length();
+      paged.attach(found.get(i));
+      record(start, Arrays.copyOfRange(prompt, start, start + page));
+      keyed(keys.get(i), true);
+    }
+    return length();
+  }
+
+  /** Records the key of the next full page, and whether the cache holds it for this sequence. */
+  private void keyed(PageKey key, boolean pin) {
+    if (keyedPages == pageKeys.length) {
+      pageKeys = Arrays.copyOf(pageKeys, keyedPages * 2);
+      pinned = Arrays.copyOf(pinned, keyedPages * 2);
+    }
+    pageKeys[keyedPages] = key;
+    pinned[keyedPages++] = pin;
+  }
+
+  /** Offers the pages completed since the last call to the prefix cache. */
+  private void offerFullPages() {
+    if (prefixCache == null || mixedAttention) {
+      return;
+    }
+    PagedKvCache paged = (PagedKvCache) cache;
+    int page = paged.pageTokens();
+    while ((keyedPages + 1) * page <= length()) {
+      PageKey parent = keyedPages == 0 ? prefixCache.root(paged, attention) : pageKeys[keyedPages - 1];
+      PageKey key = parent.child(tokens, keyedPages * page, page);
+      keyed(key, prefixCache.offer(key, paged.share(keyedPages)));
+    }
+  }
+
+  /** Forgets the keys of pages that are no longer full, releasing the cache's pins on them. */
+  private void unkeyFrom(int page) {
+    while (keyedPages > page) {
+      keyedPages--;
+      if (pinned[keyedPages]) {
+        pinned[keyedPages] = false;
+        prefixCache.release(pageKeys[keyedPages]);
+      }
+      pageKeys[keyedPages] = null;
+    }
   }
 
   /** Tokens in the sequence. */
@@ -98,6 +215,7 @@ public final class Sequence implements AutoCloseable {
       int start = length();
       model.forwardChunk(this, chunk);
       record(start, chunk);
+      offerFullPages();
       if (all) {
         float[][] rows = Arrays.copyOfRange(out, from, to);
         model.logits(workspace, 0, chunk.length, rows);
@@ -118,6 +236,12 @@ public final class Sequence implements AutoCloseable {
   /** Forgets the tokens from {@code length} on, so that a different continuation can be run. */
   public void truncate(int length) {
     int kept = cache.truncate(length);
+    if (prefixCache != null) {
+      unkeyFrom(kept / prefixCache.pageTokens()); // after the cache let go of (or copied) those pages
+    }
+    if (length == 0) {
+      mixedAttention = false;
+    }
     if (kept < length) {
       // The cache cut at a block-sum boundary: recompute the rest from the tokens.
       int[] rest = Arrays.copyOfRange(tokens, kept, length);
@@ -129,6 +253,9 @@ public final class Sequence implements AutoCloseable {
 
   @Override
   public void close() {
+    if (prefixCache != null) {
+      unkeyFrom(0);
+    }
     cache.close();
   }
 }

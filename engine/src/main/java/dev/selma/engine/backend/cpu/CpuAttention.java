@@ -52,7 +52,7 @@ final class CpuAttention {
       for (int j = start, end = Math.min(start + b, qe); j < end; j++, k++) {
         token[k] = j;
         logical[k] = plan.keyPositions()[i] + (j - start);
-        System.arraycopy(cache.keys(j / CpuKvCache.PAGE, layer), cache.slot(kvHead, j), keys, k * d, d);
+        System.arraycopy(cache.keys(cache.page(j), layer), cache.slot(kvHead, j), keys, k * d, d);
         if (selfExtend) {
           System.arraycopy(keys, k * d, grouped, k * d, d);
           rope.rotate(grouped, k * d, map.groupedKey(logical[k]));
@@ -96,7 +96,7 @@ final class CpuAttention {
         Arrays.fill(o, oo, oo + d, 0f);
         for (int j = 0; j < visible; j++) {
           int tok = token[j];
-          VectorMath.axpy(scores[j] / sum, cache.values(tok / CpuKvCache.PAGE, layer), cache.slot(kvHead, tok), o,
+          VectorMath.axpy(scores[j] / sum, cache.values(cache.page(tok), layer), cache.slot(kvHead, tok), o,
               oo, d);
         }
       }

@@ -8,6 +8,7 @@ import dev.selma.engine.attention.Rope;
 import dev.selma.engine.backend.Activations;
 import dev.selma.engine.backend.Backend;
 import dev.selma.engine.backend.Weight;
+import dev.selma.engine.kv.CacheOptions;
 import dev.selma.engine.kv.KvCache;
 import dev.selma.engine.model.ModelConfig;
 import dev.selma.engine.model.Tensor;
@@ -26,16 +27,29 @@ public final class CpuBackend implements Backend {
   /** Weight rows decoded together so that each activation load feeds four dot products. */
   private static final int ROW_PANEL = 4;
 
-  private final int threads;
+  private final int threads, kvPageTokens;
   private final ForkJoinPool pool;
   private final CpuAttention attention = new CpuAttention(this);
 
-  /** A backend on {@code threads} threads (at least 1). */
+  /** A backend on {@code threads} threads (at least 1), KV pages of 256 tokens. */
   public CpuBackend(int threads) {
+    this(threads, CacheOptions.DEFAULT_PAGE_TOKENS);
+  }
+
+  /**
+   * A backend on {@code threads} threads (at least 1) whose KV caches hold pages of {@code
+   * kvPageTokens} tokens (a power of two, at least 16): the unit the prefix cache shares.
+   */
+  public CpuBackend(int threads, int kvPageTokens) {
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     }
+    if (kvPageTokens < CpuKvCache.GRANULE || Integer.bitCount(kvPageTokens) != 1) {
+      throw new IllegalArgumentException("KV page must be a power of two >= " + CpuKvCache.GRANULE + " tokens, got "
+          + kvPageTokens);
+    }
     this.threads = threads;
+    this.kvPageTokens = kvPageTokens;
     this.pool = new ForkJoinPool(threads);
   }
 
@@ -66,7 +80,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public KvCache newKvCache(ModelConfig config, int maxTokens) {
-    return new CpuKvCache(config, maxTokens);
+    return new CpuKvCache(config, maxTokens, kvPageTokens);
   }
 
   @Override
@@ -179,7 +193,7 @@ public final class CpuBackend implements Backend {
     cache.reserve(start + kk.rows());
     float[] queryMean = new float[hd];
     for (int t = 0; t < kk.rows(); t++) {
-      int token = start + t, page = token / CpuKvCache.PAGE;
+      int token = start + t, page = cache.page(token);
       float[] kp = cache.keys(page, layer), vp = cache.values(page, layer);
       for (int h = 0; h < cache.kvHeads; h++) {
         System.arraycopy(kk.data(), kk.at(t, h * hd), kp, cache.slot(h, token), hd);

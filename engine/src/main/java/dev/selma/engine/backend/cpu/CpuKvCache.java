@@ -1,46 +1,143 @@
 package dev.selma.engine.backend.cpu;
 
 import dev.selma.engine.attention.AttentionConfig;
-import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.kv.KvPage;
+import dev.selma.engine.kv.PagedKvCache;
 import dev.selma.engine.model.ModelConfig;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * Keys (before RoPE) and values of one sequence in fp32 pages of {@link #PAGE} tokens. A page holds
- * every layer; within a layer, each KV head's rows are contiguous ({@code [head][slot][dim]}), so
- * attention over one head walks memory in order.
+ * Keys (before RoPE) and values of one sequence in fp32 pages of {@link #pageTokens} tokens. A page
+ * holds every layer; within a layer, each KV head's rows are contiguous ({@code [head][slot][dim]}),
+ * so attention over one head walks memory in order.
  *
  * <p>Beside each page, per layer and KV head, the sums of the keys and of the queries (the mean of
  * the KV head's query heads) over every {@link #GRANULE} tokens: select-and-merge scores blocks by
  * these means. Queries are not stored, so their sums are what survives of them; keeping them per
- * granule lets a request choose any block size, and lets {@link #truncate} cut at a granule.
+ * granule lets a request choose any block size, and lets {@link #truncate} cut at a granule. The sums
+ * are part of a page's content, so a shared page carries them.
+ *
+ * <p>Full pages can be shared with other sequences ({@link PagedKvCache}); a shared page is never
+ * written again, and a truncation that cuts into one copies it first.
  */
-final class CpuKvCache implements KvCache {
-  static final int PAGE = 256;
+final class CpuKvCache implements PagedKvCache {
   static final int GRANULE = AttentionConfig.MIN_BLOCK_SIZE;
-  private static final int GRANULES_PER_PAGE = PAGE / GRANULE;
+  /** Host layout: little-endian floats, so that page files read the same on any machine. */
+  private static final ValueLayout.OfFloat HOST_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-  final int layers, kvHeads, headDim;
+  final int layers, kvHeads, headDim, pageTokens;
+  private final int granulesPerPage, pageFloats, sumFloats;
+  private final String format;
   private final int capacity;
-  /** keyPages.get(p)[layer] = keys of tokens [p·PAGE, (p+1)·PAGE) of that layer; the same for the rest. */
-  private final List<float[][]> keyPages = new ArrayList<>(), valuePages = new ArrayList<>();
-  /** [layer][granule in page][head][dim]. */
-  private final List<float[][]> keySumPages = new ArrayList<>(), querySumPages = new ArrayList<>();
+  private final List<Page> pages = new ArrayList<>();
   /** Block means of each layer at the block size last asked for, extended as blocks complete. */
   private final BlockMeans[] means;
   private int length;
 
-  CpuKvCache(ModelConfig config, int capacity) {
+  CpuKvCache(ModelConfig config, int capacity, int pageTokens) {
     if (capacity <= 0) {
       throw new IllegalArgumentException("KV cache capacity must be > 0, got " + capacity);
+    }
+    if (pageTokens < GRANULE || Integer.bitCount(pageTokens) != 1) {
+      throw new IllegalArgumentException("KV page must be a power of two >= " + GRANULE + " tokens, got " + pageTokens);
     }
     this.layers = config.numLayers();
     this.kvHeads = config.numKvHeads();
     this.headDim = config.headDim();
+    this.pageTokens = pageTokens;
+    this.granulesPerPage = pageTokens / GRANULE;
+    this.pageFloats = kvHeads * pageTokens * headDim;
+    this.sumFloats = granulesPerPage * kvHeads * headDim;
     this.capacity = capacity;
     this.means = new BlockMeans[layers];
+    this.format = "cpu-f32 layers=" + layers + " kv_heads=" + kvHeads + " head_dim=" + headDim + " page=" + pageTokens
+        + " granule=" + GRANULE + " layout=[layer][keys,values,key_sums,query_sums]";
+  }
+
+  /**
+   * One page: {@code keys[layer]} holds the keys of its tokens in that layer, {@code [head][slot][dim]};
+   * the same for values; {@code keySums[layer]} and {@code querySums[layer]} are {@code
+   * [granule][head][dim]}.
+   */
+  static final class Page implements KvPage {
+    final float[][] keys, values, keySums, querySums;
+    private final String format;
+    /**
+     * Set before the page is handed to others (under the prefix cache's lock, which publishes it);
+     * from then on nobody writes the page.
+     */
+    boolean shared;
+
+    private Page(float[][] keys, float[][] values, float[][] keySums, float[][] querySums, String format) {
+      this.keys = keys;
+      this.values = values;
+      this.keySums = keySums;
+      this.querySums = querySums;
+      this.format = format;
+    }
+
+    private static Page empty(int layers, int pageFloats, int sumFloats, String format) {
+      return new Page(new float[layers][pageFloats], new float[layers][pageFloats], new float[layers][sumFloats],
+          new float[layers][sumFloats], format);
+    }
+
+    private Page copy() {
+      return new Page(deepCopy(keys), deepCopy(values), deepCopy(keySums), deepCopy(querySums), format);
+    }
+
+    private static float[][] deepCopy(float[][] a) {
+      float[][] c = new float[a.length][];
+      for (int i = 0; i < a.length; i++) {
+        c[i] = a[i].clone();
+      }
+      return c;
+    }
+
+    @Override
+    public long bytes() {
+      return (long) keys.length * (2L * keys[0].length + 2L * keySums[0].length) * Float.BYTES;
+    }
+
+    @Override
+    public String format() {
+      return format;
+    }
+
+    @Override
+    public long hostBytes() {
+      return bytes();
+    }
+
+    /** Host layout: per layer, its keys, values, key sums and query sums, each as laid out here. */
+    @Override
+    public void download(MemorySegment dst) {
+      long at = 0;
+      for (int l = 0; l < keys.length; l++) {
+        for (float[] a : new float[][] {keys[l], values[l], keySums[l], querySums[l]}) {
+          MemorySegment.copy(a, 0, dst, HOST_FLOAT, at, a.length);
+          at += (long) a.length * Float.BYTES;
+        }
+      }
+    }
+
+    private void upload(MemorySegment src) {
+      long at = 0;
+      for (int l = 0; l < keys.length; l++) {
+        for (float[] a : new float[][] {keys[l], values[l], keySums[l], querySums[l]}) {
+          MemorySegment.copy(src, HOST_FLOAT, at, a, 0, a.length);
+          at += (long) a.length * Float.BYTES;
+        }
+      }
+    }
+
+    /** Heap pages are reclaimed by the garbage collector once nothing refers to them. */
+    @Override
+    public void free() {}
   }
 
   @Override
@@ -55,7 +152,7 @@ final class CpuKvCache implements KvCache {
 
   @Override
   public void advance(int tokens) {
-    if (tokens < 0 || length + tokens > pages() * PAGE) {
+    if (tokens < 0 || length + tokens > pages() * pageTokens) {
       throw new IllegalStateException("advance by " + tokens + " beyond stored tokens");
     }
     length += tokens;
@@ -67,12 +164,12 @@ final class CpuKvCache implements KvCache {
       throw new IllegalArgumentException("truncate to " + newLength + " of " + length + " tokens");
     }
     length = newLength - newLength % GRANULE;
-    int keep = (length + PAGE - 1) / PAGE;
-    while (keyPages.size() > keep) {
-      keyPages.removeLast();
-      valuePages.removeLast();
-      keySumPages.removeLast();
-      querySumPages.removeLast();
+    int keep = (length + pageTokens - 1) / pageTokens;
+    while (pages.size() > keep) {
+      pages.removeLast();
+    }
+    if (length % pageTokens != 0 && pages.getLast().shared) {
+      pages.set(keep - 1, pages.getLast().copy()); // the tokens after the cut will be written
     }
     for (BlockMeans m : means) {
       if (m != null) {
@@ -84,26 +181,81 @@ final class CpuKvCache implements KvCache {
 
   @Override
   public long bytes() {
-    long perPage = 2L * layers * kvHeads * PAGE * headDim + 2L * layers * GRANULES_PER_PAGE * kvHeads * headDim;
     long meanFloats = 0;
     for (BlockMeans m : means) {
       meanFloats += m == null ? 0 : m.keys.length + m.queries.length;
     }
-    return (perPage * pages() + meanFloats) * Float.BYTES;
+    return pageHostBytes() * pages() + meanFloats * Float.BYTES;
   }
 
   @Override
   public void close() {
-    keyPages.clear();
-    valuePages.clear();
-    keySumPages.clear();
-    querySumPages.clear();
+    pages.clear();
     Arrays.fill(means, null);
     length = 0;
   }
 
+  @Override
+  public int pageTokens() {
+    return pageTokens;
+  }
+
+  @Override
+  public String pageFormat() {
+    return format;
+  }
+
+  @Override
+  public long pageHostBytes() {
+    return (long) layers * (2L * pageFloats + 2L * sumFloats) * Float.BYTES;
+  }
+
+  @Override
+  public KvPage share(int index) {
+    if ((index + 1) * pageTokens > length) {
+      throw new IllegalArgumentException("page " + index + " is not full: the cache holds " + length + " tokens");
+    }
+    Page page = pages.get(index);
+    page.shared = true;
+    return page;
+  }
+
+  @Override
+  public void attach(KvPage kvPage) {
+    if (!(kvPage instanceof Page page) || !page.format.equals(format)) {
+      throw new IllegalArgumentException("page of another format: " + kvPage.format() + ", expected " + pageFormat());
+    }
+    if (!page.shared) {
+      throw new IllegalArgumentException("only shared pages (from share or upload) can be attached");
+    }
+    if (length % pageTokens != 0 || length != pages() * pageTokens) {
+      throw new IllegalStateException("a page can only be attached at a page boundary, not after " + length + " tokens");
+    }
+    if (length + pageTokens > capacity) {
+      throw new IllegalStateException("attaching a page would exceed the capacity of " + capacity);
+    }
+    pages.add(page);
+    length += pageTokens;
+  }
+
+  @Override
+  public KvPage upload(MemorySegment hostPage) {
+    if (hostPage.byteSize() != pageHostBytes()) {
+      throw new IllegalArgumentException("host page of " + hostPage.byteSize() + " bytes, expected " + pageHostBytes());
+    }
+    Page page = Page.empty(layers, pageFloats, sumFloats, format);
+    page.upload(hostPage);
+    page.shared = true; // made for the prefix cache, to be attached by any number of sequences
+    return page;
+  }
+
   int pages() {
-    return keyPages.size();
+    return pages.size();
+  }
+
+  /** The page holding token {@code token}. */
+  int page(int token) {
+    return token / pageTokens;
   }
 
   /** Makes room for tokens up to {@code endToken} (exclusive), checking the capacity. */
@@ -112,25 +264,22 @@ final class CpuKvCache implements KvCache {
       throw new IllegalStateException(
           "the sequence needs " + endToken + " tokens but the KV cache holds at most " + capacity);
     }
-    while (pages() * PAGE < endToken) {
-      keyPages.add(new float[layers][kvHeads * PAGE * headDim]);
-      valuePages.add(new float[layers][kvHeads * PAGE * headDim]);
-      keySumPages.add(new float[layers][GRANULES_PER_PAGE * kvHeads * headDim]);
-      querySumPages.add(new float[layers][GRANULES_PER_PAGE * kvHeads * headDim]);
+    while (pages() * pageTokens < endToken) {
+      pages.add(Page.empty(layers, pageFloats, sumFloats, format));
     }
   }
 
   float[] keys(int page, int layer) {
-    return keyPages.get(page)[layer];
+    return pages.get(page).keys[layer];
   }
 
   float[] values(int page, int layer) {
-    return valuePages.get(page)[layer];
+    return pages.get(page).values[layer];
   }
 
   /** Offset of (head, token's slot) in a page array. */
   int slot(int head, int token) {
-    return (head * PAGE + token % PAGE) * headDim;
+    return (head * pageTokens + token % pageTokens) * headDim;
   }
 
   /**
@@ -139,8 +288,9 @@ final class CpuKvCache implements KvCache {
    * which also discards what a truncation left there.
    */
   void addToSums(int layer, int head, int token, float[] key, int keyOffset, float[] query, int queryOffset) {
-    int page = token / PAGE, at = ((token % PAGE / GRANULE) * kvHeads + head) * headDim;
-    float[] ks = keySumPages.get(page)[layer], qs = querySumPages.get(page)[layer];
+    Page page = pages.get(page(token));
+    int at = ((token % pageTokens / GRANULE) * kvHeads + head) * headDim;
+    float[] ks = page.keySums[layer], qs = page.querySums[layer];
     if (token % GRANULE == 0) {
       Arrays.fill(ks, at, at + headDim, 0f);
       Arrays.fill(qs, at, at + headDim, 0f);
@@ -168,9 +318,10 @@ final class CpuKvCache implements KvCache {
         Arrays.fill(m.keys, o, o + row, 0f);
         Arrays.fill(m.queries, o, o + row, 0f);
         for (int g = b * perBlock; g < (b + 1) * perBlock; g++) {
-          int page = g / GRANULES_PER_PAGE, at = (g % GRANULES_PER_PAGE) * row;
-          VectorMath.axpy(inv, keySumPages.get(page)[layer], at, m.keys, o, row);
-          VectorMath.axpy(inv, querySumPages.get(page)[layer], at, m.queries, o, row);
+          Page page = pages.get(g / granulesPerPage);
+          int at = (g % granulesPerPage) * row;
+          VectorMath.axpy(inv, page.keySums[layer], at, m.keys, o, row);
+          VectorMath.axpy(inv, page.querySums[layer], at, m.queries, o, row);
         }
       }
       m.blocks = complete;
