@@ -1,14 +1,27 @@
 package dev.selma.engine.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** The few vectorised loops every CPU kernel is made of; fp32 throughout. */
+/**
+ * The few vectorised loops every CPU kernel is made of; fp32 throughout. Lanes are summed in a fixed
+ * order ({@link #sum}) rather than with {@code reduceLanes}, whose order differs between the
+ * interpreter and compiled code: results must not depend on whether the JIT has run yet, or a cached
+ * prefix and a recomputed one could differ in the last bits.
+ */
 final class VectorMath {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
   private VectorMath() {}
+
+  /** lane 0 + lane 1 + ... in that order. */
+  static float sum(FloatVector v) {
+    float s = 0;
+    for (int i = 0; i < F.length(); i++) {
+      s += v.lane(i);
+    }
+    return s;
+  }
 
   static float dot(float[] a, int ao, float[] b, int bo, int n) {
     FloatVector acc = FloatVector.zero(F);
@@ -16,7 +29,7 @@ final class VectorMath {
     for (int bound = F.loopBound(n); i < bound; i += F.length()) {
       acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
     }
-    float s = acc.reduceLanes(VectorOperators.ADD);
+    float s = sum(acc);
     for (; i < n; i++) {
       s += a[ao + i] * b[bo + i];
     }
@@ -38,8 +51,7 @@ final class VectorMath {
       a2 = FloatVector.fromArray(F, w, wo + 2 * n + i).fma(xv, a2);
       a3 = FloatVector.fromArray(F, w, wo + 3 * n + i).fma(xv, a3);
     }
-    float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-    float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+    float s0 = sum(a0), s1 = sum(a1), s2 = sum(a2), s3 = sum(a3);
     for (; i < n; i++) {
       float xi = x[xo + i];
       s0 += w[wo + i] * xi;
@@ -72,7 +84,7 @@ final class VectorMath {
       FloatVector v = FloatVector.fromArray(F, x, xo + i);
       acc = v.fma(v, acc);
     }
-    float s = acc.reduceLanes(VectorOperators.ADD);
+    float s = sum(acc);
     for (; i < n; i++) {
       s += x[xo + i] * x[xo + i];
     }
