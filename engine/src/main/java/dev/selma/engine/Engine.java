@@ -4,6 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.selma.engine.backend.Backend;
 import dev.selma.engine.backend.cpu.CpuBackend;
+import dev.selma.engine.backend.cuda.BackendSelection;
+import dev.selma.engine.backend.cuda.CudaAvailability;
+import dev.selma.engine.backend.cuda.CudaBackend;
+import dev.selma.engine.backend.cuda.CudaOptions;
 import dev.selma.engine.generate.GenerationRequest;
 import dev.selma.engine.generate.GenerationResult;
 import dev.selma.engine.generate.Generator;
@@ -98,22 +102,37 @@ public final class Engine implements AutoCloseable {
             + " tokens but the model's embedding only " + files.config().vocabSize());
       }
       options.attention().validateFor(files.config());
-      Backend backend = backend(options);
-      LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
-      return new Engine(options, files, tokenizer, backend, eos, name);
+      Backend backend = backend(options, name);
+      try {
+        return new Engine(options, files, tokenizer, backend, eos, name);
+      } catch (RuntimeException e) {
+        backend.close();
+        throw e;
+      }
     } catch (IOException | RuntimeException e) {
       files.close();
       throw e;
     }
   }
 
-  private static Backend backend(EngineOptions options) {
+  /** The configured backend (AUTO: CUDA when the GPU is usable), with one log line saying which and why. */
+  private static Backend backend(EngineOptions options, String model) {
     int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
-    return switch (options.backend()) {
-      case CPU, AUTO -> new CpuBackend(threads);
-      case CUDA -> throw new UnsupportedOperationException(
-          "backend 'cuda' was requested but this build of Selma has no CUDA backend yet; use 'cpu' or 'auto'");
-    };
+    BackendSelection choice = BackendSelection.decide(options.backend(),
+        options.backend() == EngineOptions.BackendChoice.CPU ? null : CudaAvailability.probe());
+    Backend backend;
+    String why = choice.reason();
+    try {
+      backend = choice.cuda() ? CudaBackend.open(CudaOptions.defaults()) : new CpuBackend(threads);
+    } catch (RuntimeException | LinkageError e) {
+      if (options.backend() != EngineOptions.BackendChoice.AUTO) {
+        throw e;
+      }
+      backend = new CpuBackend(threads);
+      why = "auto: the CUDA backend did not start: " + e.getMessage();
+    }
+    LOG.log(System.Logger.Level.INFO, "Selma: " + model + " on " + backend.name() + " (" + why + ")");
+    return backend;
   }
 
   private static String fileName(Path p) {
