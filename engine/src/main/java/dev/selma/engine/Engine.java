@@ -4,6 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.selma.engine.backend.Backend;
 import dev.selma.engine.backend.cpu.CpuBackend;
+import dev.selma.engine.backend.cuda.BackendSelection;
+import dev.selma.engine.backend.cuda.CudaAvailability;
+import dev.selma.engine.backend.cuda.CudaBackend;
+import dev.selma.engine.backend.cuda.CudaOptions;
 import dev.selma.engine.generate.GenerationRequest;
 import dev.selma.engine.generate.GenerationResult;
 import dev.selma.engine.generate.Generator;
@@ -107,10 +111,9 @@ public final class Engine implements AutoCloseable {
             + " tokens but the model's embedding only " + files.config().vocabSize());
       }
       options.attention().validateFor(files.config());
-      Backend backend = backend(options);
+      Backend backend = backend(options, name);
       try {
-        PrefixCache prefixCache = prefixCache(options, files, name);
-        LOG.log(System.Logger.Level.INFO, "Selma: " + name + " on " + backend.name());
+        PrefixCache prefixCache = prefixCache(options, files, backend, name);
         return new Engine(options, files, tokenizer, backend, prefixCache, eos, name);
       } catch (IOException | RuntimeException e) {
         backend.close();
@@ -123,7 +126,8 @@ public final class Engine implements AutoCloseable {
   }
 
   /** The prefix cache the options ask for, or null. */
-  private static PrefixCache prefixCache(EngineOptions options, ModelFiles files, String name) throws IOException {
+  private static PrefixCache prefixCache(EngineOptions options, ModelFiles files, Backend backend, String name)
+      throws IOException {
     if (!options.cache().enabled()) {
       return null;
     }
@@ -134,16 +138,32 @@ public final class Engine implements AutoCloseable {
       LOG.log(System.Logger.Level.INFO, "Selma: " + name + " uses dynamic RoPE scaling; prefix cache off");
       return null;
     }
+    if (!(backend instanceof CpuBackend)) {
+      LOG.log(System.Logger.Level.WARNING, "Selma: " + name + ": the prefix cache needs shareable KV pages, which "
+          + backend.name() + " does not have yet; prefix cache off");
+      return null;
+    }
     return new PrefixCache(options.cache(), ModelFingerprint.of(files.config(), files.weights()));
   }
 
-  private static Backend backend(EngineOptions options) {
+  /** The configured backend (AUTO: CUDA when the GPU is usable), with one log line saying which and why. */
+  private static Backend backend(EngineOptions options, String model) {
     int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
-    return switch (options.backend()) {
-      case CPU, AUTO -> new CpuBackend(threads, options.cache().pageTokens());
-      case CUDA -> throw new UnsupportedOperationException(
-          "backend 'cuda' was requested but this build of Selma has no CUDA backend yet; use 'cpu' or 'auto'");
-    };
+    BackendSelection choice = BackendSelection.decide(options.backend(),
+        options.backend() == EngineOptions.BackendChoice.CPU ? null : CudaAvailability.probe());
+    Backend backend;
+    String why = choice.reason();
+    try {
+      backend = choice.cuda() ? CudaBackend.open(CudaOptions.defaults()) : new CpuBackend(threads, options.cache().pageTokens());
+    } catch (RuntimeException | LinkageError e) {
+      if (options.backend() != EngineOptions.BackendChoice.AUTO) {
+        throw e;
+      }
+      backend = new CpuBackend(threads, options.cache().pageTokens());
+      why = "auto: the CUDA backend did not start: " + e.getMessage();
+    }
+    LOG.log(System.Logger.Level.INFO, "Selma: " + model + " on " + backend.name() + " (" + why + ")");
+    return backend;
   }
 
   private static String fileName(Path p) {

@@ -1,0 +1,26 @@
+// Dummy weights: uniform values in [center - radius, center + radius] from a counter-based hash
+// (splitmix64 of seed and index), so any tensor is generated on the GPU in one pass, reproducibly.
+#include "common.cuh"
+
+__device__ __forceinline__ float uniform01(unsigned long long seed, unsigned long long i) {
+  unsigned long long z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+template <typename T>
+__device__ void fill(T* dst, long long n, unsigned long long seed, float center, float radius) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    store_f(dst, i, center + radius * (2.0f * uniform01(seed, i) - 1.0f));
+}
+
+extern "C" __global__ void fill_uniform_f32(float* dst, long long n, unsigned long long seed, float center, float radius) {
+  fill(dst, n, seed, center, radius);
+}
+
+extern "C" __global__ void fill_uniform_bf16(__nv_bfloat16* dst, long long n, unsigned long long seed, float center,
+                                             float radius) {
+  fill(dst, n, seed, center, radius);
+}

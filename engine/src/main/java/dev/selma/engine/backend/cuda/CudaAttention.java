@@ -1,0 +1,215 @@
+package dev.selma.engine.backend.cuda;
+
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.attention.AttentionPlan;
+import dev.selma.engine.attention.AttentionPlanner;
+import dev.selma.engine.attention.AttentionStats;
+import dev.selma.engine.attention.Rope;
+import dev.selma.engine.model.GgmlType;
+
+/**
+ * The host side of attention on the GPU: plans a layer's attention with {@link AttentionPlanner}
+ * (scoring select-and-merge's candidate blocks on the GPU when the planner asks), uploads the plan's
+ * arrays with a list of work items, and launches {@code attention.cu} (and {@code
+ * attention_combine.cu} when the keys are split over several blocks).
+ */
+final class CudaAttention implements AutoCloseable {
+  // Shapes of attention.cuh.
+  private static final int KEYS = 32, ROWS = 16, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
+
+  private final CudaDevice device;
+  private final DeviceMemory memory;
+  private final Staging staging;
+  private RopeTables rope;
+  private DeviceBuffer partials, scratch;
+
+  CudaAttention(CudaDevice device, DeviceMemory memory, Staging staging) {
+    this.device = device;
+    this.memory = memory;
+    this.staging = staging;
+  }
+
+  void run(CudaActivations out, CudaActivations q, CudaKvCache cache, int layer, Rope ropeOfModel,
+      AttentionConfig config, AttentionStats stats) {
+    int start = cache.length(), chunk = q.rows(), d = cache.headDim, kvHeads = cache.kvHeads;
+    int group = q.cols() / d / kvHeads;
+    if (d > MAX_DIM || d % 2 != 0) {
+      throw new IllegalArgumentException("head dimension " + d + ": the CUDA attention kernel takes even sizes up to "
+          + MAX_DIM);
+    }
+    GpuScorer scorer = new GpuScorer(cache, layer, config, start, chunk);
+    AttentionPlan plan = AttentionPlanner.plan(config, start, chunk, kvHeads, scorer);
+    stats.record(layer, plan);
+
+    // Work items: up to ROWS (token, query head) rows of one plan entry.
+    int tokensPerItem = Math.max(1, ROWS / group), headsPerItem = Math.min(group, ROWS);
+    int items = 0, maxKeys = 0;
+    for (int tile = 0; tile < plan.tiles(); tile++) {
+      int queries = plan.tileEnd()[tile] - plan.tileStart()[tile];
+      items += kvHeads * ceilDiv(queries, tokensPerItem) * ceilDiv(group, headsPerItem);
+      for (int h = 0; h < kvHeads; h++) {
+        int e = plan.entry(tile, h);
+        maxKeys = Math.max(maxKeys, (plan.keyOffsets()[e + 1] - plan.keyOffsets()[e]) * plan.blockSize());
+      }
+    }
+    int[] work = new int[items * ITEM_INTS];
+    int w = 0;
+    for (int tile = 0; tile < plan.tiles(); tile++) {
+      for (int h = 0; h < kvHeads; h++) {
+        for (int t = plan.tileStart()[tile]; t < plan.tileEnd()[tile]; t += tokensPerItem) {
+          for (int g = 0; g < group; g += headsPerItem) {
+            work[w++] = plan.entry(tile, h);
+            work[w++] = t;
+            work[w++] = Math.min(tokensPerItem, plan.tileEnd()[tile] - t);
+            work[w++] = g;
+            work[w++] = Math.min(headsPerItem, group - g);
+          }
+        }
+      }
+    }
+    // Few items (decode): split each entry's keys so that the GPU has about two blocks per multiprocessor.
+    int chunks = Math.max(1, ceilDiv(maxKeys, KEYS));
+    int splits = Math.min(chunks, Math.max(1, ceilDiv(2 * device.multiprocessors(), items)));
+    int chunksPerSplit = ceilDiv(chunks, splits);
+    splits = ceilDiv(chunks, chunksPerSplit);
+
+    // One upload for the whole plan: the ring may wrap between uploads, never inside one.
+    int[][] parts = {work, plan.keyOffsets(), plan.keyBlocks(), plan.keyPositions(), plan.queryShift()};
+    int total = 0;
+    for (int[] p : parts) {
+      total += p.length;
+    }
+    int[] packed = new int[total];
+    long[] at = new long[parts.length];
+    int o = 0;
+    for (int i = 0; i < parts.length; i++) {
+      at[i] = 4L * o;
+      System.arraycopy(parts[i], 0, packed, o, parts[i].length);
+      o += parts[i].length;
+    }
+    long base = staging.ints(packed);
+    long itemsAt = base + at[0], offsetsAt = base + at[1], blocksAt = base + at[2], positionsAt = base + at[3],
+        shiftAt = base + at[4];
+    AttentionPlan.PositionMap map = plan.positionMap();
+    RopeTables tables = tables(ropeOfModel);
+    tables.ensure(plan.keyLength() + (long) map.neighbourWindow());
+
+    boolean two = map.selfExtend();
+    int dp = d + 1;
+    int sharedBytes = 4 * (ROWS * dp * (two ? 2 : 1) + KEYS * dp * (two ? 2 : 1) + KEYS * d + 2 * KEYS + 2 * ROWS);
+    if (sharedBytes > device.sharedMemoryOptIn()) {
+      throw new IllegalArgumentException("attention with head dimension " + d + " needs " + sharedBytes
+          + " bytes of shared memory; the GPU offers " + device.sharedMemoryOptIn());
+    }
+    String kernel = cache.type == GgmlType.BF16 ? "attention_bf16" : "attention_f32";
+    long partO = 0, partMl = 0;
+    if (splits > 1) {
+      long rows = (long) splits * items * ROWS;
+      partials = grow(partials, rows * (d + 2) * 4, "attention partial results");
+      partO = partials.address();
+      partMl = partO + rows * d * 4;
+    }
+    device.launch(kernel, items, splits, THREADS, sharedBytes,
+        out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
+        itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(),
+        map.groupSize(), map.neighbourWindow(), map.period(), tables.loCos(), tables.loSin(), tables.hiCos(),
+        tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0, (float) (1 / Math.sqrt(d)),
+        chunksPerSplit, partO, partMl);
+    if (splits > 1) {
+      device.launch("attention_combine", items, ROWS, Math.min(d, 128), 0,
+          out.address(), q.cols(), start, kvHeads, d, group, itemsAt, splits, partO, partMl);
+    }
+  }
+
+  private RopeTables tables(Rope r) {
+    if (rope == null || rope.rope() != r) {
+      if (rope != null) {
+        rope.close();
+      }
+      rope = new RopeTables(r, memory, staging);
+    }
+    return rope;
+  }
+
+  private DeviceBuffer grow(DeviceBuffer b, long bytes, String what) {
+    if (b != null && b.bytes() >= bytes) {
+      return b;
+    }
+    if (b != null) {
+      memory.release(b);
+    }
+    return memory.allocate(bytes, what);
+  }
+
+  private static int ceilDiv(long a, long b) {
+    return (int) ((a + b - 1) / b);
+  }
+
+  /**
+   * Select-and-merge's block scores for the planner. The first request computes, on the GPU, the
+   * means of every complete block and the scores of every selecting query block of the chunk against
+   * every earlier complete block, and brings them back in one copy; the rest are answered from it.
+   */
+  private final class GpuScorer implements AttentionPlanner.BlockScorer {
+    private final CudaKvCache cache;
+    private final int layer, blockSize, firstQueryBlock, blocks;
+    private float[] scores;
+
+    GpuScorer(CudaKvCache cache, int layer, AttentionConfig config, int start, int chunk) {
+      this.cache = cache;
+      this.layer = layer;
+      this.blockSize = config.blockSize();
+      int groupTokens = config.merge() * blockSize;
+      this.firstQueryBlock = Math.max(0, start / groupTokens * config.merge() - config.merge());
+      this.blocks = (start + chunk) / blockSize;
+    }
+
+    @Override
+    public void score(int kvHead, int queryBlock, int from, int to, float[] dst) {
+      if (queryBlock < firstQueryBlock || queryBlock >= blocks || to > blocks) {
+        throw new IllegalStateException("block scores asked for query block " + queryBlock + " and key blocks [" + from
+            + ", " + to + ") outside the computed range");
+      }
+      if (scores == null) {
+        compute();
+      }
+      int queryBlocks = blocks - firstQueryBlock;
+      System.arraycopy(scores, (kvHead * queryBlocks + queryBlock - firstQueryBlock) * blocks + from, dst, 0,
+          to - from);
+    }
+
+    private void compute() {
+      int h = cache.kvHeads, d = cache.headDim, queryBlocks = blocks - firstQueryBlock;
+      long keyMeans = (long) blocks * h * d, queryMeans = (long) queryBlocks * h * d;
+      long count = (long) h * queryBlocks * blocks;
+      if (count > Integer.MAX_VALUE - 8) {
+        throw new IllegalStateException("too many block scores for one chunk: " + count);
+      }
+      scratch = grow(scratch, 4 * (keyMeans + queryMeans + count), "select-and-merge block scores");
+      long keyAt = scratch.address(), queryAt = keyAt + 4 * keyMeans, scoresAt = queryAt + 4 * queryMeans;
+      int threads = Math.min(d, 128);
+      device.launch("block_means", blocks, h, threads, 0, cache.pageTable(), cache.keySumOffset, layer, h, d,
+          blockSize, 0, keyAt);
+      device.launch("block_means", queryBlocks, h, threads, 0, cache.pageTable(), cache.querySumOffset, layer, h, d,
+          blockSize, firstQueryBlock, queryAt);
+      int warpsPerBlock = 8;
+      device.launch("block_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
+          queryBlocks, blocks, h, d, scoresAt);
+      scores = new float[(int) count];
+      staging.download(scratch, 4 * (keyMeans + queryMeans), scores, (int) count);
+    }
+  }
+
+  @Override
+  public void close() {
+    if (rope != null) {
+      rope.close();
+    }
+    if (partials != null) {
+      memory.release(partials);
+    }
+    if (scratch != null) {
+      memory.release(scratch);
+    }
+  }
+}

@@ -1,0 +1,366 @@
+package dev.selma.engine.backend.cuda;
+
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.attention.AttentionStats;
+import dev.selma.engine.attention.Rope;
+import dev.selma.engine.backend.Activations;
+import dev.selma.engine.backend.Backend;
+import dev.selma.engine.backend.Weight;
+import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.model.GgmlType;
+import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.Quants;
+import dev.selma.engine.model.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+
+/**
+ * The CUDA backend: weights, activations and the KV cache live on one GPU, every operation is a
+ * kernel from the committed fatbin or a cuBLAS GEMM, queued in order on one stream; only {@link
+ * #read} waits for the GPU. Weights are bf16 (or fp32 in {@link CudaOptions.Precision#FP32} mode),
+ * norms and biases fp32, activations fp32, accumulation fp32 everywhere.
+ *
+ * <p>Thread-safe: operations are serialised on the backend (they share scratch buffers and the
+ * stream), and each binds the GPU's context to the calling thread.
+ */
+public final class CudaBackend implements Backend {
+  private static final Cleaner CLEANER = Cleaner.create();
+  private static final long STAGING_BYTES = 64L << 20, RING_BYTES = 16L << 20;
+  /** Floats converted per step when a weight is uploaded as fp32 and stored as bf16. */
+  private static final int CONVERT_FLOATS = 4 << 20;
+  private static final int THREADS = 256;
+
+  private final CudaOptions options;
+  private final CudaDevice device;
+  private final DeviceMemory memory;
+  private final Staging staging;
+  private final Cublas cublas;
+  private final CudaAttention attention;
+  private DeviceBuffer gemmInput, loadScratch;
+  private boolean closed;
+
+  private CudaBackend(CudaOptions options, CudaDevice device) {
+    this.options = options;
+    this.device = device;
+    this.memory = new DeviceMemory(device);
+    this.staging = new Staging(device, memory, STAGING_BYTES, RING_BYTES);
+    this.cublas = new Cublas(device.stream());
+    this.attention = new CudaAttention(device, memory, staging);
+    for (String k : new String[] {"attention_f32", "attention_bf16"}) {
+      device.allowSharedMemory(k, device.sharedMemoryOptIn());
+    }
+  }
+
+  /**
+   * Starts the backend on the options' device.
+   *
+   * @throws CudaException if the driver, the device, the kernels or cuBLAS cannot be used
+   */
+  public static CudaBackend open(CudaOptions options) {
+    CudaDevice device = new CudaDevice(options.device());
+    try {
+      return new CudaBackend(options, device);
+    } catch (RuntimeException | LinkageError e) {
+      device.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public String name() {
+    return "cuda (" + device.name() + ", " + options.precision().name().toLowerCase(java.util.Locale.ROOT)
+        + (options.dummyWeights() ? ", dummy weights" : "") + ")";
+  }
+
+  public CudaOptions options() {
+    return options;
+  }
+
+  /** Bytes of device memory this backend holds now (weights, activations, KV pages, scratch). */
+  public long deviceBytes() {
+    return memory.liveBytes();
+  }
+
+  /** The most device memory this backend held at once. */
+  public long peakDeviceBytes() {
+    return memory.peakBytes();
+  }
+
+  /** Free and total bytes of the device. */
+  public synchronized long[] deviceMemoryInfo() {
+    device.makeCurrent();
+    return device.memoryInfo();
+  }
+
+  /** Waits until every queued operation has run (for timing). */
+  public synchronized void synchronize() {
+    enter();
+    device.synchronize();
+  }
+
+  private void enter() {
+    if (closed) {
+      throw new IllegalStateException("the CUDA backend is closed");
+    }
+    device.makeCurrent();
+  }
+
+  @Override
+  public synchronized Weight load(Tensor t) {
+    enter();
+    if (t.rows() > Integer.MAX_VALUE || t.cols() > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("tensor " + t + " is too large for the CUDA backend");
+    }
+    int rows = (int) t.rows(), cols = (int) t.cols();
+    boolean vector = t.rank() == 1 || rows == 1;
+    GgmlType type = options.precision() == CudaOptions.Precision.FP32 || vector ? GgmlType.F32 : GgmlType.BF16;
+    long n = (long) rows * cols;
+    DeviceBuffer b = memory.allocate(n * bytes(type), "weight " + t);
+    try {
+      if (options.dummyWeights()) {
+        fillDummy(t.name(), b, type, n, vector, cols);
+      } else if (t.type() == type) {
+        MemorySegment data = t.data();
+        long step = staging.hostBytes() / 2;
+        for (long at = 0; at < data.byteSize(); at += step) {
+          staging.upload(data.asSlice(at, Math.min(step, data.byteSize() - at)), b, at);
+        }
+      } else {
+        uploadConverted(t, b, type, rows, cols);
+      }
+    } catch (RuntimeException e) {
+      memory.release(b);
+      throw e;
+    }
+    return new CudaWeight(t.name(), type, rows, cols, b);
+  }
+
+  /**
+   * Uploads a tensor of another type: fp32 as it is, others dequantized on the host ({@link Quants},
+   * the definition of every format) a run of rows at a time; bf16 targets are converted on the GPU.
+   */
+  private void uploadConverted(Tensor t, DeviceBuffer b, GgmlType type, int rows, int cols) {
+    int rowsPerStep = Math.max(1, CONVERT_FLOATS / cols);
+    float[] host = t.type() == GgmlType.F32 ? null : new float[Math.min(rows, rowsPerStep) * cols];
+    long rowBytes = t.type().bytesFor(cols);
+    for (int r = 0; r < rows; r += rowsPerStep) {
+      int m = Math.min(rowsPerStep, rows - r);
+      long floats = (long) m * cols;
+      MemorySegment src;
+      if (host == null) {
+        src = t.data().asSlice(r * rowBytes, m * rowBytes);
+      } else {
+        Quants.dequantize(t.type(), t.data(), r * rowBytes, host, 0, (int) floats);
+        src = MemorySegment.ofArray(host).asSlice(0, 4 * floats);
+      }
+      long dstOffset = (long) r * cols * bytes(type);
+      if (type == GgmlType.F32) {
+        staging.upload(src, b, dstOffset);
+      } else {
+        loadScratch = grow(loadScratch, 4L * CONVERT_FLOATS + 4L * cols, "weight conversion");
+        staging.upload(src, loadScratch, 0);
+        launchFlat("f32_to_bf16", floats, b.address() + dstOffset, loadScratch.address(), floats);
+      }
+    }
+  }
+
+  /**
+   * Dummy weights: norms near 1, biases near 0, matrices uniform with the variance that keeps
+   * activations at their scale ({@code ±1/√cols}); each tensor's values depend on the seed and its name.
+   */
+  private void fillDummy(String name, DeviceBuffer b, GgmlType type, long n, boolean vector, int cols) {
+    boolean norm = name.contains("norm");
+    float center = norm ? 1f : 0f;
+    float radius = vector ? 0.1f : (float) (1 / Math.sqrt(cols));
+    long seed = options.seed() ^ (name.hashCode() * 0x9E3779B97F4A7C15L);
+    launchFlat(type == GgmlType.BF16 ? "fill_uniform_bf16" : "fill_uniform_f32", n, b.address(), n, seed, center,
+        radius);
+  }
+
+  private static long bytes(GgmlType type) {
+    return type == GgmlType.BF16 ? 2 : 4;
+  }
+
+  @Override
+  public synchronized Activations allocate(int rows, int cols) {
+    enter();
+    if (rows < 0 || cols < 1) {
+      throw new IllegalArgumentException("activations of " + rows + "x" + cols);
+    }
+    DeviceBuffer b = memory.allocate(4L * rows * cols, "activations of " + rows + "x" + cols + " floats");
+    CudaActivations.Storage storage = new CudaActivations.Storage(b);
+    DeviceMemory pool = memory;
+    CLEANER.register(storage, () -> pool.release(b));
+    return new CudaActivations(storage, 0, rows, cols);
+  }
+
+  @Override
+  public synchronized KvCache newKvCache(ModelConfig config, int maxTokens) {
+    enter();
+    GgmlType type = options.precision() == CudaOptions.Precision.FP32 ? GgmlType.F32 : GgmlType.BF16;
+    return new CudaKvCache(config, maxTokens, type, device, memory, staging);
+  }
+
+  @Override
+  public synchronized void embed(Activations out, Weight table, int[] tokens) {
+    enter();
+    CudaActivations o = (CudaActivations) out;
+    CudaWeight w = (CudaWeight) table;
+    check(o.rows() >= tokens.length && o.cols() == w.cols(), "embed shapes");
+    for (int t : tokens) {
+      if (t < 0 || t >= w.rows()) {
+        throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + w.rows() + ")");
+      }
+    }
+    if (tokens.length == 0) {
+      return;
+    }
+    long ids = staging.ints(tokens);
+    device.launch(w.type() == GgmlType.BF16 ? "embed_bf16" : "embed_f32", tokens.length, 1, THREADS, 0,
+        o.address(), w.address(), ids, w.cols());
+  }
+
+  @Override
+  public synchronized void rmsNorm(Activations out, Activations x, Weight weight, float eps) {
+    enter();
+    CudaActivations o = (CudaActivations) out, in = (CudaActivations) x;
+    CudaWeight w = (CudaWeight) weight;
+    int n = in.cols();
+    check(w.type() == GgmlType.F32 && (long) w.rows() * w.cols() == n && o.cols() == n && o.rows() >= in.rows(),
+        "rmsNorm shapes");
+    if (in.rows() > 0) {
+      device.launch("rms_norm", in.rows(), 1, THREADS, 0, o.address(), in.address(), w.address(), n, eps);
+    }
+  }
+
+  @Override
+  public synchronized void matmul(Activations out, Activations x, Weight weight) {
+    enter();
+    CudaActivations o = (CudaActivations) out, in = (CudaActivations) x;
+    CudaWeight w = (CudaWeight) weight;
+    int tokens = in.rows();
+    check(in.cols() == w.cols() && o.cols() == w.rows() && o.rows() >= tokens,
+        "matmul " + w.name() + ": weight " + w.rows() + "x" + w.cols() + ", input " + tokens + "x" + in.cols()
+            + ", output " + o.rows() + "x" + o.cols());
+    if (tokens == 0) {
+      return;
+    }
+    if (w.type() == GgmlType.F32) {
+      cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_32F);
+    } else {
+      // cuBLAS multiplies like types: the activations are rounded to bf16, products summed in fp32.
+      long n = in.elements();
+      gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
+      launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
+      cublas.linear(o.address(), gemmInput.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_16BF);
+    }
+  }
+
+  @Override
+  public synchronized void addBias(Activations x, Weight bias) {
+    enter();
+    CudaActivations a = (CudaActivations) x;
+    CudaWeight w = (CudaWeight) bias;
+    check(w.type() == GgmlType.F32 && (long) w.rows() * w.cols() == a.cols(), "bias " + w.name() + " shape");
+    launchFlat("add_bias", a.elements(), a.address(), w.address(), a.cols(), a.elements());
+  }
+
+  @Override
+  public synchronized void add(Activations x, Activations delta) {
+    enter();
+    CudaActivations a = (CudaActivations) x, d = (CudaActivations) delta;
+    check(a.cols() == d.cols() && d.rows() >= a.rows(), "add shapes");
+    launchFlat("add_inplace", a.elements(), a.address(), d.address(), a.elements());
+  }
+
+  @Override
+  public synchronized void swiglu(Activations gate, Activations up) {
+    enter();
+    CudaActivations g = (CudaActivations) gate, u = (CudaActivations) up;
+    check(g.cols() == u.cols() && u.rows() >= g.rows(), "swiglu shapes");
+    launchFlat("swiglu", g.elements(), g.address(), u.address(), g.elements());
+  }
+
+  @Override
+  public synchronized void storeKv(KvCache kvCache, int layer, Activations q, Activations k, Activations v) {
+    enter();
+    CudaKvCache cache = (CudaKvCache) kvCache;
+    CudaActivations qq = (CudaActivations) q, kk = (CudaActivations) k, vv = (CudaActivations) v;
+    int start = cache.length(), tokens = kk.rows(), d = cache.headDim, h = cache.kvHeads;
+    int group = qq.cols() / d / h;
+    check(qq.rows() == tokens && vv.rows() == tokens && kk.cols() == h * d && vv.cols() == h * d
+        && group * h * d == qq.cols() && layer >= 0 && layer < cache.layers, "storeKv shapes");
+    if (tokens == 0) {
+      return;
+    }
+    cache.reserve(start + tokens);
+    int threads = Math.min(d, 128);
+    device.launch(cache.type == GgmlType.BF16 ? "kv_store_bf16" : "kv_store_f32", tokens, h, threads, 0,
+        cache.pageTable(), cache.valueOffset, layer, h, d, start, kk.address(), vv.address());
+    int granules = (start + tokens - 1) / CudaKvCache.GRANULE - start / CudaKvCache.GRANULE + 1;
+    device.launch("kv_sums", granules, h, threads, 0, cache.pageTable(), cache.keySumOffset, cache.querySumOffset,
+        layer, h, d, group, start, tokens, qq.address(), kk.address());
+  }
+
+  @Override
+  public synchronized void attention(Activations out, Activations q, KvCache kvCache, int layer, Rope rope,
+      AttentionConfig config, AttentionStats stats) {
+    enter();
+    CudaActivations o = (CudaActivations) out, qq = (CudaActivations) q;
+    CudaKvCache cache = (CudaKvCache) kvCache;
+    check(o.rows() >= qq.rows() && o.cols() == qq.cols() && rope.headDim() == cache.headDim, "attention shapes");
+    attention.run(o, qq, cache, layer, rope, config, stats);
+  }
+
+  @Override
+  public synchronized void read(Activations x, int row, float[] dst) {
+    enter();
+    CudaActivations a = (CudaActivations) x;
+    if (row < 0 || row >= a.rows()) {
+      throw new IndexOutOfBoundsException("row " + row + " of " + a.rows());
+    }
+    staging.download(a.storage().buffer, a.offset(row), dst, a.cols());
+  }
+
+  /** Launches a grid-stride kernel over {@code n} elements. */
+  private void launchFlat(String kernel, long n, Object... args) {
+    if (n == 0) {
+      return;
+    }
+    long blocks = Math.min((n + THREADS - 1) / THREADS, 16L * device.multiprocessors());
+    device.launch(kernel, (int) blocks, 1, THREADS, 0, args);
+  }
+
+  private DeviceBuffer grow(DeviceBuffer b, long bytes, String what) {
+    if (b != null && b.bytes() >= bytes) {
+      return b;
+    }
+    if (b != null) {
+      memory.release(b);
+    }
+    return memory.allocate(bytes, what);
+  }
+
+  private static void check(boolean ok, String what) {
+    if (!ok) {
+      throw new IllegalArgumentException("shape mismatch: " + what);
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    device.makeCurrent();
+    try {
+      attention.close();
+      staging.close();
+      cublas.close();
+      memory.close();
+    } finally {
+      device.close();
+    }
+  }
+}

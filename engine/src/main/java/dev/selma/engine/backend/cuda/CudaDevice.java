@@ -1,0 +1,200 @@
+package dev.selma.engine.backend.cuda;
+
+import static jcuda.driver.JCudaDriver.*;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+
+/**
+ * One GPU through JCuda's driver API: its primary context, one stream that every operation of the
+ * backend is ordered on, the kernel module loaded from the committed fatbin, launches and copies.
+ * Every driver call is checked; a failure becomes a {@link CudaException} naming the call and the
+ * CUDA error. Kernel faults surface at the next synchronisation (or at once with {@code
+ * -Dselma.cuda.checkLaunches=true}, which synchronises after every launch to name the kernel).
+ */
+final class CudaDevice implements AutoCloseable {
+  static final String FATBIN = "kernels.fatbin";
+  private static final boolean CHECK_LAUNCHES = Boolean.getBoolean("selma.cuda.checkLaunches");
+
+  private final CUdevice device = new CUdevice();
+  private final CUcontext context = new CUcontext();
+  private final Stream stream = new Stream();
+  private final CUmodule module = new CUmodule();
+  private final Map<String, CUfunction> functions = new HashMap<>();
+  private final String name;
+  private final int multiprocessors, sharedMemoryOptIn, computeCapability;
+
+  /** A stream whose native handle cuBLAS can be given. */
+  static final class Stream extends CUstream {
+    long handle() {
+      return getNativePointer();
+    }
+  }
+
+  /** A pointer cuMemAlloc fills in, whose address the backend passes to kernels and cuBLAS. */
+  static final class Allocation extends CUdeviceptr {
+    long address() {
+      return getNativePointer();
+    }
+  }
+
+  CudaDevice(int ordinal) {
+    setExceptionsEnabled(false);
+    check(cuInit(0), "cuInit");
+    check(cuDeviceGet(device, ordinal), "cuDeviceGet");
+    byte[] nameBytes = new byte[256];
+    check(cuDeviceGetName(nameBytes, nameBytes.length, device), "cuDeviceGetName");
+    int len = 0;
+    while (len < nameBytes.length && nameBytes[len] != 0) {
+      len++;
+    }
+    name = new String(nameBytes, 0, len, StandardCharsets.UTF_8);
+    multiprocessors = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+    sharedMemoryOptIn = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+    computeCapability = 10 * attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+        + attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+    check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+    try {
+      makeCurrent();
+      check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+      byte[] fatbin = loadFatbin();
+      check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (" + FATBIN + " on compute capability "
+          + computeCapability / 10 + "." + computeCapability % 10 + ")");
+    } catch (RuntimeException e) {
+      cuDevicePrimaryCtxRelease(device);
+      throw e;
+    }
+  }
+
+  private static byte[] loadFatbin() {
+    try (InputStream in = CudaDevice.class.getResourceAsStream(FATBIN)) {
+      if (in == null) {
+        throw new CudaException("the kernel fatbin " + FATBIN + " is missing from the engine jar");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new CudaException("reading the kernel fatbin " + FATBIN + ": " + e.getMessage(), e);
+    }
+  }
+
+  private int attribute(int attribute) {
+    int[] v = new int[1];
+    check(cuDeviceGetAttribute(v, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
+    return v[0];
+  }
+
+  String name() {
+    return name;
+  }
+
+  int multiprocessors() {
+    return multiprocessors;
+  }
+
+  int sharedMemoryOptIn() {
+    return sharedMemoryOptIn;
+  }
+
+  Stream stream() {
+    return stream;
+  }
+
+  /** Binds the context to the calling thread; any thread may drive the backend. */
+  void makeCurrent() {
+    check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+  }
+
+  /** Free and total device memory in bytes. */
+  long[] memoryInfo() {
+    long[] free = new long[1], total = new long[1];
+    check(cuMemGetInfo(free, total), "cuMemGetInfo");
+    return new long[] {free[0], total[0]};
+  }
+
+  CUfunction function(String kernel) {
+    return functions.computeIfAbsent(kernel, k -> {
+      CUfunction f = new CUfunction();
+      check(cuModuleGetFunction(f, module, k), "cuModuleGetFunction(" + k + ")");
+      return f;
+    });
+  }
+
+  /** Lets a kernel take up to {@code bytes} of dynamic shared memory (above the default 48 KiB). */
+  void allowSharedMemory(String kernel, int bytes) {
+    check(cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        bytes), "cuFuncSetAttribute(" + kernel + ")");
+  }
+
+  /**
+   * Launches a kernel on the stream. Arguments map to C parameters by Java type: {@code long} to
+   * pointers and {@code long long}, {@code int} to {@code int}, {@code float} to {@code float}.
+   */
+  void launch(String kernel, int gridX, int gridY, int blockX, int sharedBytes, Object... args) {
+    Pointer[] params = new Pointer[args.length];
+    for (int i = 0; i < args.length; i++) {
+      params[i] = switch (args[i]) {
+        case Long l -> Pointer.to(new long[] {l});
+        case Integer n -> Pointer.to(new int[] {n});
+        case Float f -> Pointer.to(new float[] {f});
+        default -> throw new IllegalArgumentException("kernel argument of type " + args[i].getClass());
+      };
+    }
+    check(cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream, Pointer.to(params),
+        null), "launching " + kernel);
+    if (CHECK_LAUNCHES) {
+      check(cuStreamSynchronize(stream), "kernel " + kernel);
+    }
+  }
+
+  /** Queues a copy of {@code bytes} from pinned host memory to {@code dst + offset}. */
+  void copyToDevice(DeviceBuffer dst, long offset, Pointer src, long bytes) {
+    check(cuMemcpyHtoDAsync(dst.pointer().withByteOffset(offset), src, bytes, stream), "cuMemcpyHtoDAsync");
+  }
+
+  /** Queues a copy of {@code bytes} from {@code src + offset} to pinned host memory. */
+  void copyToHost(Pointer dst, DeviceBuffer src, long offset, long bytes) {
+    check(cuMemcpyDtoHAsync(dst, src.pointer().withByteOffset(offset), bytes, stream), "cuMemcpyDtoHAsync");
+  }
+
+  /** Waits for everything queued; a kernel fault since the last wait is reported here. */
+  void synchronize() {
+    check(cuStreamSynchronize(stream), "synchronising the stream (a kernel launched since the last wait failed)");
+  }
+
+  /** Throws a {@link CudaException} naming the call and the CUDA error unless {@code rc} is success. */
+  static void check(int rc, String what) {
+    if (rc != CUresult.CUDA_SUCCESS) {
+      throw new CudaException(what + " failed: " + errorName(rc));
+    }
+  }
+
+  static String errorName(int rc) {
+    String[] name = new String[1];
+    return cuGetErrorName(rc, name) == CUresult.CUDA_SUCCESS && name[0] != null
+        ? name[0] + " (" + rc + ")"
+        : CUresult.stringFor(rc);
+  }
+
+  @Override
+  public void close() {
+    cuCtxSetCurrent(context);
+    cuStreamSynchronize(stream);
+    cuModuleUnload(module);
+    cuStreamDestroy(stream);
+    cuDevicePrimaryCtxRelease(device);
+  }
+}

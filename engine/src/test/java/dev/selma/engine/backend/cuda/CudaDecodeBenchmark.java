@@ -1,0 +1,68 @@
+package dev.selma.engine.backend.cuda;
+
+import dev.selma.engine.llama.Llama;
+import dev.selma.engine.llama.Sequence;
+import dev.selma.engine.model.ModelConfig;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Batch-1 speed of a real architecture with dummy bf16 weights: weight generation, prefill of a
+ * context, then greedy-free decode steps (each appends one token and reads its logits, as generation
+ * does). Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
+ *
+ * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s]</pre>
+ */
+public final class CudaDecodeBenchmark {
+  private CudaDecodeBenchmark() {}
+
+  public static void main(String[] args) {
+    String arch = args.length > 0 ? args[0] : "llama-3-8b";
+    int context = args.length > 1 ? Integer.parseInt(args[1]) : 4096;
+    int steps = args.length > 2 ? Integer.parseInt(args[2]) : 64;
+    double bandwidth = args.length > 3 ? Double.parseDouble(args[3]) : 0;
+    ModelConfig config = DummyWeights.architecture(arch);
+    try (CudaBackend gpu = CudaBackend.open(CudaOptions.defaults().withDummyWeights(1))) {
+      long t0 = System.nanoTime();
+      Llama model = new Llama(config, DummyWeights.tensors(config), gpu);
+      gpu.synchronize();
+      double loadSeconds = (System.nanoTime() - t0) / 1e9;
+      long weightBytes = gpu.deviceBytes();
+      // Bytes a decode step must read: every weight but the embedding table, of which it reads one row.
+      long embedding = 2L * config.vocabSize() * config.hiddenSize();
+      long stepBytes = config.tieWordEmbeddings() ? weightBytes : weightBytes - embedding;
+      System.out.printf(Locale.ROOT, "%s on %s: %.2f GB of weights generated in %.2f s%n", arch, gpu.name(),
+          weightBytes / 1e9, loadSeconds);
+
+      int[] prompt = new SplittableRandom(3).ints(context, 0, config.vocabSize()).toArray();
+      try (Sequence seq = model.newSequence(context + steps + 8, 512)) {
+        long p0 = System.nanoTime();
+        float[] logits = seq.append(prompt);
+        double prefill = (System.nanoTime() - p0) / 1e9;
+        System.out.printf(Locale.ROOT, "prefill %d tokens: %.2f s, %.0f tokens/s%n", context, prefill,
+            context / prefill);
+        double[] ms = new double[steps];
+        int token = 1;
+        for (int i = 0; i < steps; i++) {
+          long s0 = System.nanoTime();
+          logits = seq.append(new int[] {token});
+          ms[i] = (System.nanoTime() - s0) / 1e6;
+          token = (token * 31 + 7) % config.vocabSize();
+        }
+        double[] sorted = ms.clone();
+        Arrays.sort(sorted);
+        double median = sorted[steps / 2];
+        System.out.printf(Locale.ROOT, "decode at %d context: median %.2f ms/token (%.1f tokens/s), min %.2f, max %.2f%n",
+            context, median, 1000 / median, sorted[0], sorted[steps - 1]);
+        if (bandwidth > 0) {
+          double floorMs = stepBytes / (bandwidth * 1e9) * 1e3;
+          System.out.printf(Locale.ROOT, "weight-read floor at %.0f GB/s: %.2f ms/token (%.0f tokens/s); "
+              + "decode reaches %.0f %% of it%n", bandwidth, floorMs, 1000 / floorMs, 100 * floorMs / median);
+        }
+        System.out.printf(Locale.ROOT, "peak GPU memory held by Selma: %.2f GB; KV cache %.2f GB; logit[0] %.4f%n",
+            gpu.peakDeviceBytes() / 1e9, seq.cache().bytes() / 1e9, logits[0]);
+      }
+    }
+  }
+}
