@@ -372,7 +372,7 @@ def plant(docs, rng):
     return records
 
 
-JARGON_KEEP = 3
+KEEP_PARTS = {"jargon": 3, "devil": 1}
 
 
 def main():
@@ -383,11 +383,12 @@ def main():
     docs = austen_docs(x) + devil_docs(x) + jargon_docs(x)
     rng = random.Random(SEED)
     questions = plant(docs, rng)
-    # The repository keeps its tracked files under 30 MB: of the Jargon File only the parts that hold a
-    # planted fact and the first JARGON_KEEP parts are kept (after planting, so the facts do not change).
+    # The repository keeps its tracked files under 30 MB: of the Jargon File and the Devil's Dictionary
+    # only the parts that hold a planted fact and the first few are kept (after planting, so the facts
+    # do not change).
     asked = {i for q in questions for i in q["doc_ids"]}
-    docs = [d for d in docs if not d["id"].startswith("jargon-") or d["id"] in asked
-            or int(d["id"].split("-")[1]) <= JARGON_KEEP]
+    docs = [d for d in docs if d["id"].startswith("austen-") or d["id"] in asked
+            or int(d["id"].split("-")[1]) <= KEEP_PARTS[d["id"].split("-")[0]]]
     tok = None
     if args.tokenizer:
         from tokenizers import Tokenizer

@@ -865,7 +865,7 @@ def reference_fixtures(args, cfg, gguf_path, log):
             log(f"reference prompt {k}: {len(p)} tokens, max|logit| {float(lg.abs().max()):.3f}, "
                 f"own model vs HF max|diff| {diff:.3g}")
             assert diff < 1e-4 * float(lg.abs().max()), "training model and HF Llama disagree"
-            rows_at = sorted({0} | set(range(max(0, len(p) - 4), len(p))))
+            rows_at = [len(p) - 1]
             logits[f"logits.{k}"] = lg[rows_at].float().contiguous()
             positions.append(rows_at)
             ids = list(p)
@@ -895,7 +895,7 @@ def reference_fixtures(args, cfg, gguf_path, log):
                      "prompt ids = HF tokenizers (the npm tokenizer.json) on that text with add_special_tokens=False "
                      "(the literal <s> is the BOS special token). With a 32000-token vocabulary full-sequence logits would be "
                      "tens of MB, so logits.K holds only the rows at the positions listed in positions[K] of this file "
-                     "(position 0 and the last 4 positions of prompt K), shape [len(positions[K]), 32000]. Greedy = 32 argmax "
+                     "(the last position of prompt K), shape [len(positions[K]), 32000]. Greedy = 32 argmax "
                      "tokens by full recomputation (EOS not treated specially). The training-time model agrees "
                      "with HF on these weights (checked).")}
     d = args.fixtures_out
