@@ -2,6 +2,8 @@ package dev.selma.engine;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.attention.AttentionProfile;
 import dev.selma.engine.backend.Backend;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.backend.cuda.BackendSelection;
@@ -59,15 +61,17 @@ public final class Engine implements AutoCloseable {
   /** The model's chat template, or null (then {@link #templateProblem} says why). */
   private final ChatTemplate chatTemplate;
   private final String templateProblem;
+  private final AttentionProfile profile;
 
   private Engine(EngineOptions options, ModelFiles files, Tokenizer tokenizer, Backend backend,
-      PrefixCache prefixCache, int[] eosIds, String name) {
+      PrefixCache prefixCache, AttentionProfile profile, int[] eosIds, String name) {
     this.options = options;
     this.files = files;
     this.tokenizer = tokenizer;
     this.backend = backend;
     this.model = new Llama(files.config(), files.weights(), backend);
     this.prefixCache = prefixCache;
+    this.profile = profile;
     this.contextLength = options.contextLength() > 0 ? options.contextLength() : files.config().maxPositionEmbeddings();
     this.eosIds = eosIds;
     this.name = name;
@@ -110,11 +114,16 @@ public final class Engine implements AutoCloseable {
         throw new ModelFormatException(options.model(), "tokenizer", "the tokenizer has " + tokenizer.vocabSize()
             + " tokens but the model's embedding only " + files.config().vocabSize());
       }
-      options.attention().validateFor(files.config());
+      if (options.attention() != null) {
+        options.attention().validateFor(files.config());
+      }
+      AttentionProfile profile = files.format() == ModelFiles.Format.GGUF
+          ? AttentionProfile.fromGguf(files.ggufMetadata(), files.config())
+          : AttentionProfile.dense(files.config());
       Backend backend = backend(options, name);
       try {
         PrefixCache prefixCache = prefixCache(options, files, backend, name);
-        return new Engine(options, files, tokenizer, backend, prefixCache, eos, name);
+        return new Engine(options, files, tokenizer, backend, prefixCache, profile, eos, name);
       } catch (IOException | RuntimeException e) {
         backend.close();
         throw e;
@@ -271,11 +280,23 @@ public final class Engine implements AutoCloseable {
   }
 
   /**
+   * How a prompt of {@code tokens} tokens attends by default: the engine's configured attention, or
+   * else the model's profile (dense within its trained window, its recommendation beyond).
+   */
+  public AttentionConfig attentionFor(int tokens) {
+    return options.attention() != null ? options.attention() : profile.forLength(tokens);
+  }
+
+  public AttentionProfile attentionProfile() {
+    return profile;
+  }
+
+  /**
    * A request builder for {@code prompt} that stops at the model's end-of-sequence tokens and attends
    * as the engine's options say.
    */
   public GenerationRequest.Builder request(int[] prompt) {
-    return GenerationRequest.builder(prompt).stopTokens(eosIds).attention(options.attention());
+    return GenerationRequest.builder(prompt).stopTokens(eosIds).attention(attentionFor(prompt.length));
   }
 
   /**

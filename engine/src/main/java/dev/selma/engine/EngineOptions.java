@@ -14,7 +14,8 @@ import java.util.Objects;
  * @param contextLength the most tokens one sequence holds, prompt and answer together (0 = the
  *     model's configured context length)
  * @param prefillChunk prompt tokens processed per forward step; bounds activation memory
- * @param attention the default attention scheme and positions of requests (dense when null)
+ * @param attention the attention scheme and positions of every request; null follows the model's
+ *     profile ({@link dev.selma.engine.attention.AttentionProfile}: dense within its trained window)
  * @param cache the prefix KV cache shared by requests ({@link CacheOptions#defaults()} when null)
  */
 public record EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk,
@@ -40,7 +41,6 @@ public record EngineOptions(Path model, BackendChoice backend, int threads, int 
     if (prefillChunk < 1) {
       throw new IllegalArgumentException("prefill chunk must be >= 1, got " + prefillChunk);
     }
-    attention = attention == null ? AttentionConfig.dense() : attention;
     cache = cache == null ? CacheOptions.defaults() : cache;
   }
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.generate.FinishReason;
 import dev.selma.engine.generate.GenerationRequest;
@@ -116,5 +117,13 @@ class DemoModelTest {
     GenerationResult r = engine.generate(engine.request(prompt).maxNewTokens(32).build());
     assertEquals("The vault code of the Netherfield library is 48213.", r.text().strip());
     assertEquals(FinishReason.STOP, r.finishReason());
+  }
+
+  @Test
+  void theModelsProfileAttendsDenselyWithinItsTrainedWindowAndWithSelfExtendBeyond() {
+    assertEquals(4096, engine.attentionProfile().trainedWindow());
+    assertEquals(AttentionConfig.dense(), engine.attentionFor(4096));
+    assertEquals(AttentionConfig.dense().withPositions(new AttentionConfig.SelfExtend(8, 1024)),
+        engine.attentionFor(4097));
   }
 }

@@ -5,6 +5,7 @@ import com.codahale.metrics.Timer;
 import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.generate.CancellationToken;
 import dev.selma.engine.generate.GenerationListener;
+import dev.selma.engine.generate.GenerationRequest;
 import dev.selma.engine.generate.GenerationResult;
 import dev.selma.engine.generate.Usage;
 import dev.selma.lucene.AssembledPrompt;
@@ -197,7 +198,9 @@ public class AnswerHandler extends SearchHandler {
 
     ModelSlot.Loaded model = slot.loaded();
     try {
-      p.attention().validateFor(model.engine().config());
+      if (p.attention() != null) {
+        p.attention().validateFor(model.engine().config());
+      }
     } catch (IllegalArgumentException e) {
       throw AnswerParams.bad(AnswerParams.ATTENTION + "/" + AnswerParams.POSITIONS + ": " + e.getMessage());
     }
@@ -292,14 +295,16 @@ public class AnswerHandler extends SearchHandler {
       }, 100, 100, TimeUnit.MILLISECONDS));
     }
     try {
-      GenerationResult r = model.engine().generate(model.engine().request(prompt.ids())
+      GenerationRequest.Builder request = model.engine().request(prompt.ids())
           .maxNewTokens(p.maxNewTokens())
           .sampling(p.sampling())
           .stopSequences(p.stop())
           .cancellation(cancel)
-          .attention(p.attention())
-          .listener(new GenerationListener() {})
-          .build());
+          .listener(new GenerationListener() {});
+      if (p.attention() != null) {
+        request.attention(p.attention());
+      }
+      GenerationResult r = model.engine().generate(request.build());
       if (why.get() == Stop.TIME_LIMIT) {
         count(timeLimited);
       } else if (why.get() == Stop.CLIENT_GONE) {

@@ -135,8 +135,14 @@ public record AnswerParams(String question, String model, int budget, int maxNew
         bool(params, DEBUG), attention(params), choice(params, CACHE, CACHE_NOW, CACHE_LATER, "cache mode"));
   }
 
-  /** The request's attention scheme and positions; the defaults are the engine's dense ones. */
+  /**
+   * The request's attention scheme and positions, or null when the request names neither: then the
+   * engine's default applies (the model's profile: dense within its trained window).
+   */
   private static AttentionConfig attention(SolrParams params) {
+    if (params.get(ATTENTION) == null && params.get(POSITIONS) == null) {
+      return null;
+    }
     AttentionConfig d = AttentionConfig.dense();
     String scheme = choice(params, ATTENTION, ATTENTION_NOW, List.of(), "attention scheme");
     String positions = choice(params, POSITIONS, POSITIONS_NOW, List.of(), "position scheme");

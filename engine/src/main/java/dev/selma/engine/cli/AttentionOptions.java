@@ -7,7 +7,8 @@ import picocli.CommandLine.Option;
 
 /** The attention and position options shared by commands that run a model. */
 final class AttentionOptions {
-  @Option(names = "--attention", defaultValue = "dense", description = "dense or select-merge (${DEFAULT-VALUE})")
+  @Option(names = "--attention", defaultValue = "auto",
+      description = "dense or select-merge; auto (the default) follows the model's profile unless --positions is given")
   String scheme;
 
   @Option(names = "--block-size", defaultValue = "64", description = "tokens per block (${DEFAULT-VALUE})")
@@ -23,8 +24,8 @@ final class AttentionOptions {
 
   @Option(names = "--window-blocks", defaultValue = "4") int windowBlocks;
 
-  @Option(names = "--positions", defaultValue = "original",
-      description = "original, reindexed, self-extend or crd (${DEFAULT-VALUE})")
+  @Option(names = "--positions", defaultValue = "auto",
+      description = "original, reindexed, self-extend or crd; auto: original unless the model's profile applies")
   String positions;
 
   @Option(names = "--group", defaultValue = "4", description = "Self-Extend group size G (${DEFAULT-VALUE})")
@@ -42,14 +43,18 @@ final class AttentionOptions {
   @Option(names = "--ntk-scale", defaultValue = "1", description = "static NTK-aware base scale, 1 = off")
   double ntkScale;
 
+  /** The configuration asked for, or null to follow the model's profile. */
   AttentionConfig toConfig() {
+    if (scheme.equalsIgnoreCase("auto") && positions.equalsIgnoreCase("auto")) {
+      return null;
+    }
     AttentionConfig.Scheme s = switch (scheme.toLowerCase(Locale.ROOT)) {
-      case "dense" -> AttentionConfig.Scheme.DENSE;
+      case "dense", "auto" -> AttentionConfig.Scheme.DENSE;
       case "select-merge", "select-and-merge" -> AttentionConfig.Scheme.SELECT_AND_MERGE;
       default -> throw new IllegalArgumentException("unknown attention '" + scheme + "'; use dense or select-merge");
     };
     Positions p = switch (positions.toLowerCase(Locale.ROOT)) {
-      case "original" -> new AttentionConfig.Original();
+      case "original", "auto" -> new AttentionConfig.Original();
       case "reindexed" -> new AttentionConfig.Reindexed();
       case "self-extend" -> new AttentionConfig.SelfExtend(group, neighborWindow);
       case "crd" -> new AttentionConfig.CrdNtk(crdPeriod, crdScale);
