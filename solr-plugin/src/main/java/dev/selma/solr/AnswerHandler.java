@@ -300,7 +300,8 @@ public class AnswerHandler extends SearchHandler {
           .sampling(p.sampling())
           .stopSequences(p.stop())
           .cancellation(cancel)
-          .listener(new GenerationListener() {});
+          .listener(new GenerationListener() {})
+          .usePrefixCache(p.cache().equals("prefix"));
       if (p.attention() != null) {
         request.attention(p.attention());
       }

@@ -138,6 +138,25 @@ class StandaloneAnswerTest {
   }
 
   @Test
+  void aSecondQuestionOverTheSameDocumentsReusesTheirCachedKeysAndValues() throws Exception {
+    String[] base = {"q", "title:lighthouses OR title:comets", "selma.model", "tiny", "selma.maxNewTokens", "6",
+        "selma.order", "stable"};
+    NamedList<Object> cold = ask(concat(base, "selma.question", "Where is the light?", "selma.cache", "off"));
+    NamedList<Object> first = ask(concat(base, "selma.question", "Where is the light?"));
+    NamedList<Object> second = ask(concat(base, "selma.question", "Where is the light?"));
+    assertTrue((Integer) ((NamedList<?>) second.get("usage")).get("cachedPromptTokens") > 0, second.toString());
+    assertEquals(0, ((NamedList<?>) cold.get("usage")).get("cachedPromptTokens"));
+    assertEquals(cold.get("answer"), first.get("answer"));
+    assertEquals(cold.get("answer"), second.get("answer"), "a cached prefix gives exactly the same answer");
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  @Test
   void debugReturnsThePromptSelmaQuestionAndStableOrder() throws Exception {
     NamedList<Object> rsp = ask("q", "title:lighthouses OR title:comets", "selma.question", "Where is the light?",
         "selma.model", "tiny", "selma.maxNewTokens", "2", "selma.debug", "true", "selma.order", "stable");
@@ -221,8 +240,8 @@ class StandaloneAnswerTest {
         "selma.attention.blockSize", "24").getMessage().contains("block_size must be a power of two"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.positions", "self-extend",
         "selma.positions.window", "5000").getMessage().contains("trained window of 4096"));
-    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.cache", "prefix").getMessage()
-        .contains("not available yet"));
+    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.cache", "sometimes").getMessage()
+        .contains("unknown cache mode 'sometimes' in selma.cache"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.fields", "nosuchfield").getMessage()
         .contains("unknown field 'nosuchfield'"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.fields", "_version_").getMessage()

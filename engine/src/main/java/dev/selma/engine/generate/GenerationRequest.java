@@ -17,10 +17,11 @@ import java.util.Objects;
  * @param cancellation lets another thread stop the generation
  * @param attention how the prompt and answer attend (dense or select-and-merge, and the position
  *     scheme); null keeps the sequence's current configuration
+ * @param usePrefixCache whether the prompt may start from pages of the engine's prefix cache
  */
 public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams sampling, int[] stopTokens,
     List<String> stopSequences, GenerationListener listener, CancellationToken cancellation,
-    AttentionConfig attention) {
+    AttentionConfig attention, boolean usePrefixCache) {
 
   public GenerationRequest {
     Objects.requireNonNull(prompt, "prompt");
@@ -52,6 +53,7 @@ public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams s
     private GenerationListener listener;
     private CancellationToken cancellation;
     private AttentionConfig attention;
+    private boolean usePrefixCache = true;
 
     private Builder(int[] prompt) {
       this.prompt = prompt;
@@ -92,9 +94,14 @@ public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams s
       return this;
     }
 
+    public Builder usePrefixCache(boolean use) {
+      this.usePrefixCache = use;
+      return this;
+    }
+
     public GenerationRequest build() {
       return new GenerationRequest(prompt, maxNewTokens, sampling, stopTokens, stopSequences, listener,
-          cancellation, attention);
+          cancellation, attention, usePrefixCache);
     }
   }
 }

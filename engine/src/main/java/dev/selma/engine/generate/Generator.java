@@ -44,7 +44,9 @@ public final class Generator {
       common++;
     }
     seq.truncate(common);
-    common = seq.reuseCachedPrefix(prompt);
+    if (request.usePrefixCache()) {
+      common = seq.reuseCachedPrefix(prompt);
+    }
     if (common == prompt.length) {
       seq.truncate(--common);
     }
