@@ -1,6 +1,7 @@
 package dev.selma.engine.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,6 +14,32 @@ final class VectorMath {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
   private VectorMath() {}
+
+  private static final float LOG2E = 1.44269504088896341f;
+  private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+
+  /**
+   * e^x for every lane, for x ≤ 0 (softmax weights after subtracting the maximum), to about 2 ulp.
+   * Written with plain IEEE operations rather than {@code lanewise(EXP)}, whose intrinsic and
+   * interpreted forms may differ in the last bit: the same scores must give the same weights whether
+   * or not the JIT has run.
+   */
+  static FloatVector expNonPositive(FloatVector x) {
+    x = x.max(-87.3f); // below, e^x underflows; 2^n stays a normal float
+    // n = round(x·log2 e), computed as trunc(v − 0.5) since v ≤ 0; r = x − n·ln 2 in two parts.
+    FloatVector v = x.mul(LOG2E).sub(0.5f);
+    jdk.incubator.vector.IntVector n = (jdk.incubator.vector.IntVector) v.convert(VectorOperators.F2I, 0);
+    FloatVector fn = (FloatVector) n.convert(VectorOperators.I2F, 0);
+    FloatVector r = fn.fma(FloatVector.broadcast(F, -LN2_HI), x).add(fn.mul(-LN2_LO));
+    FloatVector p = FloatVector.broadcast(F, 1.9875691500e-4f).fma(r, FloatVector.broadcast(F, 1.3981999507e-3f));
+    p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
+    p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
+    p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
+    p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
+    p = p.mul(r.mul(r)).add(r).add(1f);
+    FloatVector twoToN = n.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+    return p.mul(twoToN);
+  }
 
   /** lane 0 + lane 1 + ... in that order. */
   static float sum(FloatVector v) {

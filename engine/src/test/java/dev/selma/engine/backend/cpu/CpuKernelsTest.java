@@ -2,6 +2,7 @@ package dev.selma.engine.backend.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selma.engine.backend.Activations;
 import dev.selma.engine.model.GgmlType;
@@ -64,6 +65,23 @@ class CpuKernelsTest {
           }
           assertEquals(expected, row[o], 1e-4 * (1 + Math.abs(expected)), type + " token " + tok + " row " + o);
         }
+      }
+    }
+  }
+
+  @org.junit.jupiter.api.Test
+  void theSoftmaxExponentialIsWithinTwoUlpOfMathExp() {
+    int lanes = VectorMath.F.length();
+    float[] x = new float[lanes], y = new float[lanes];
+    for (int i = 0; i < 200_000; i++) {
+      float v = -i * 0.0005f; // 0 down to -100, where e^x underflows
+      java.util.Arrays.fill(x, v);
+      VectorMath.expNonPositive(jdk.incubator.vector.FloatVector.fromArray(VectorMath.F, x, 0)).intoArray(y, 0);
+      double expected = Math.exp(v);
+      if (v > -87.3f) {
+        assertEquals(expected, y[0], 2 * Math.ulp((float) expected), "exp(" + v + ")");
+      } else {
+        assertTrue(y[0] >= 0 && y[0] < 1e-37f, "exp(" + v + ") = " + y[0]);
       }
     }
   }
