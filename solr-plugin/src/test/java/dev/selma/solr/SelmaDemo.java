@@ -46,8 +46,8 @@ public final class SelmaDemo {
     }
     int port = Integer.parseInt(a.getOrDefault("port", "8983"));
     String questionsArg = a.getOrDefault("questions", "6");
-    String rows = a.getOrDefault("rows", "2");
-    String budget = a.getOrDefault("budget", "16384");
+    String rows = a.getOrDefault("rows", "1");
+    String budget = a.getOrDefault("budget", "20480");
 
     Path home = repo.resolve("solr-plugin/target/demo-solr");
     deleteTree(home);
@@ -95,7 +95,10 @@ public final class SelmaDemo {
       int right = 0;
       for (int i = 0; i < n; i++) {
         JsonNode q = questions.get(i);
-        List<String> params = new ArrayList<>(List.of("q", q.get("question").asText(), "rows", rows,
+        // The search gets the question's words ('?' would be a wildcard to edismax); the model gets the question.
+        String words = q.get("question").asText().replaceAll("[?!.,;:]", " ").strip();
+        List<String> params = new ArrayList<>(List.of("q", words, "selma.question", q.get("question").asText(),
+            "rows", rows,
             "selma.budget", budget, "selma.maxNewTokens", "32", "fl", "id,score"));
         a.forEach((k, v) -> {
           if (k.startsWith("selma.")) {
@@ -128,8 +131,8 @@ public final class SelmaDemo {
       return;
     }
     System.out.println("\nSolr keeps serving; ask your own question (Ctrl-C stops):");
-    System.out.println("  curl -s '" + base + "/demo/answer' --data-urlencode 'q=What is the vault code of Pemberley?'"
-        + " -d rows=2 -d selma.budget=" + budget + " -d fl=id");
+    System.out.println("  curl -s '" + base + "/demo/answer' --data-urlencode 'q=vault code of Pemberley'"
+        + " --data-urlencode 'selma.question=What is the vault code of Pemberley?' -d rows=1 -d selma.budget=" + budget + " -d fl=id");
     stop.await();
   }
 
