@@ -8,7 +8,8 @@ final class TestDocuments {
 
   static final Doc LIGHTHOUSE = new Doc("gull-rock", "The Lighthouse on Gull Rock",
       "The lighthouse on Gull Rock was built in 1871. Its keeper, Ada Penrose, lit the lamp every evening for "
-          + "forty years. Ships passing the rock at night steered by its white flash.");
+          + "forty years. The lamp code of the Gull Rock lighthouse is 48213. Ships passing the rock at night "
+          + "steered by its white flash.");
   static final Doc ORCHARD = new Doc("millbrook", "The Millbrook Orchard",
       "The orchard near Millbrook grows forty kinds of apple. The oldest tree was planted in 1802 and still "
           + "bears fruit every autumn.");
