@@ -12,9 +12,16 @@ public final class Selma {
     System.exit(run(args));
   }
 
-  /** Runs the command line and returns its exit code (for tests). */
+  /** Runs the command line on standard output and error and returns its exit code. */
   public static int run(String... args) {
+    return run(new java.io.PrintWriter(System.out, true), new java.io.PrintWriter(System.err, true), args);
+  }
+
+  /** Runs the command line on the given writers and returns its exit code. */
+  public static int run(java.io.PrintWriter out, java.io.PrintWriter err, String... args) {
     return new CommandLine(new Selma())
+        .setOut(out)
+        .setErr(err)
         .setExecutionExceptionHandler((e, cmd, parsed) -> {
           String message = e instanceof java.nio.file.NoSuchFileException
               ? "no such file: " + e.getMessage()

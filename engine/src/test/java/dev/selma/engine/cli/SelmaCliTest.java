@@ -1,0 +1,73 @@
+package dev.selma.engine.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SelmaCliTest {
+  private static final String MODEL = "../demo-corpus/selma-demo.gguf";
+
+  /** Exit code, standard output, standard error. */
+  private record Run(int code, String out, String err) {}
+
+  private static Run selma(String... args) {
+    StringWriter out = new StringWriter(), err = new StringWriter();
+    int code = Selma.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  @Test
+  void generateAnswersThroughTheChatTemplateAndReportsSpeed() {
+    Run r = selma("generate", "-m", MODEL, "-t", "2", "-n", "24", "--system",
+        "Answer the question from the documents. Quote the sentence that answers it.", "-p",
+        "Documents:\n\n[doc 1] id: a | title: Notes\nThe sky was grey. The gate code of the old mill is 73115. "
+            + "It rained.\n\nQuestion: What is the gate code of the old mill?");
+    assertEquals(0, r.code(), r.err());
+    assertEquals("The gate code of the old mill is 73115.", r.out().strip());
+    assertTrue(r.err().contains("prefill") && r.err().contains("tokens/s") && r.err().contains("; stop"), r.err());
+  }
+
+  @Test
+  void generateContinuesARawPromptFromAFile(@TempDir Path dir) throws Exception {
+    Path prompt = dir.resolve("prompt.txt");
+    Files.writeString(prompt, "There is an important info hidden inside a lot of irrelevant text. Find it and memorize "
+        + "them. I will quiz you about the important information there.\nThe grass is green. The pass key is 4821. "
+        + "Remember it. 4821 is the pass key.\nThe sky is blue.\nWhat is the pass key? The pass key is");
+    Run r = selma("generate", "-m", MODEL, "-t", "2", "--raw", "-f", prompt.toString(), "-n", "8"); // a token a digit
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().strip().startsWith("4821"), r.out());
+  }
+
+  @Test
+  void inspectPrintsMetadataHyperParametersAndTensors() {
+    Run r = selma("inspect", MODEL);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("general.architecture = \"llama\""), r.out());
+    assertTrue(r.out().contains("blk.0.attn_q.weight") && r.out().contains("Q8_0"), r.out());
+    assertTrue(r.out().contains("hiddenSize=256"), r.out());
+  }
+
+  @Test
+  void badInputEndsWithAClearMessageAndExitCodeOne(@TempDir Path dir) throws Exception {
+    Run missing = selma("inspect", dir.resolve("nope.gguf").toString());
+    assertEquals(1, missing.code());
+    assertTrue(missing.err().startsWith("selma: no such file: "), missing.err());
+
+    Path broken = dir.resolve("broken.gguf");
+    Files.write(broken, java.util.Arrays.copyOf(Files.readAllBytes(Path.of(MODEL)), 1000));
+    Run truncated = selma("generate", "-m", broken.toString(), "-p", "hi");
+    assertEquals(1, truncated.code());
+    assertTrue(truncated.err().startsWith("selma: " + broken), truncated.err());
+
+    Run backend = selma("generate", "-m", MODEL, "-p", "hi", "--backend", "tpu");
+    assertEquals("selma: unknown backend 'tpu'; use auto, cpu or cuda", backend.err().strip());
+    Run top = selma("generate", "-m", MODEL, "-p", "hi", "--top-p", "0");
+    assertTrue(top.err().contains("top_p must be in (0, 1]"), top.err());
+  }
+}
