@@ -2,11 +2,16 @@
 // same kernel walking other key-block lists with other positions.
 //
 // A block takes one work item: up to ATT_ROWS (query token, query head) rows that share a plan entry
-// (tile, KV head), so the query heads of a KV head (GQA) share each key and value load. It walks the
-// entry's key blocks ATT_KEYS keys at a time: loads them from the paged cache, rotates them to their
-// positions (both Self-Extend branches when there are two), and each warp keeps an online softmax
-// (running max, sum and output) for its rows, one key per lane. Under Self-Extend a (query, key) pair
-// takes the branch its logical distance picks, before the one softmax, as CpuAttention does.
+// (tile, KV head), so the query heads of a KV head (GQA) and the tokens of a tile share each key and
+// value load and each key's rotation. It walks the entry's key blocks ATT_KEYS keys at a time: loads
+// them from the paged cache (ATT_KEY_THREADS threads a key), rotates them to their positions (both
+// Self-Extend branches when there are two), and each warp keeps an online softmax (running max, sum
+// and output) for its rows, one key per lane; a lane reads its key's dimensions once for all the
+// warp's rows. Under Self-Extend a (query, key) pair takes the branch its logical distance picks,
+// before the one softmax, as CpuAttention does.
+//
+// DPL (dimensions of the output per lane, head_dim / 32 rounded up) is a template parameter, so that
+// the accumulators are registers sized to the head and no loop runs over dimensions that do not exist.
 //
 // Decode has few items, so the key list is also split over gridDim.y blocks; each writes its
 // unnormalised output, max and sum, and attention_combine merges them. Keys come in token order, so
@@ -16,12 +21,13 @@
 #include "kv_layout.cuh"
 #include "rope.cuh"
 
-template <typename T>
+template <typename T, int DPL>
 __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, const long long* pages,
                        long long value_offset, int layer, int kv_heads, int head_dim, int group, const int* items,
                        const int* key_offsets, const int* key_blocks, const int* key_positions,
                        const int* query_shift, int block_size, int key_length, PositionMap map, RopeTables rope,
                        float scale, int chunks_per_split, float* part_o, float* part_ml) {
+  constexpr int RPW = ATT_ROWS_PER_WARP;
   extern __shared__ float smem[];
   const int* item = items + ATT_ITEM_INTS * blockIdx.x;
   int e = item[0], t0 = item[1], nt = item[2], g0 = item[3], ng = item[4];
@@ -66,14 +72,18 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
     }
   }
 
-  float m[ATT_ROWS_PER_WARP], l[ATT_ROWS_PER_WARP], acc[ATT_ROWS_PER_WARP][ATT_DIMS_PER_LANE];
+  float m[RPW], l[RPW], acc[RPW][DPL];
 #pragma unroll
-  for (int rr = 0; rr < ATT_ROWS_PER_WARP; rr++) {
+  for (int rr = 0; rr < RPW; rr++) {
     m[rr] = -CUDART_INF_F;
     l[rr] = 0.f;
 #pragma unroll
-    for (int i = 0; i < ATT_DIMS_PER_LANE; i++) acc[rr][i] = 0.f;
+    for (int i = 0; i < DPL; i++) acc[rr][i] = 0.f;
   }
+  const float* my_qn = qn + warp * RPW * DP;
+  const float* my_qg = qg + warp * RPW * DP;
+  // The key this thread loads and rotates, and its share of the dimensions.
+  int load_key = tid / ATT_KEY_THREADS, load_sub = tid % ATT_KEY_THREADS;
 
   int from = key_offsets[e], to = key_offsets[e + 1];
   long long total = (long long)(to - from) * block_size;
@@ -100,78 +110,109 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
       klog[tid] = logical;
     }
     __syncthreads();
-    for (int idx = tid; idx < ATT_KEYS * D; idx += blockDim.x) {
-      int j = idx / D, d = idx % D, token = ktok[j];
-      float kx = 0.f, vx = 0.f;
+    {
+      int token = ktok[load_key];
+      float* kr = kn + load_key * DP;
+      float* gr = kg + load_key * DP;
+      float* vr = vs + load_key * D;
       if (token != INT_MAX) {
-        kx = load_f(kv_row<T>(pages, 0, layer, kv_heads, D, kv_head, token), d);
-        vx = load_f(kv_row<T>(pages, value_offset, layer, kv_heads, D, kv_head, token), d);
+        const T* ks = kv_row<T>(pages, 0, layer, kv_heads, D, kv_head, token);
+        const T* vsrc = kv_row<T>(pages, value_offset, layer, kv_heads, D, kv_head, token);
+        for (int d = load_sub; d < D; d += ATT_KEY_THREADS) {
+          float kx = load_f(ks, d);
+          kr[d] = kx;
+          if (two) gr[d] = kx;
+          vr[d] = load_f(vsrc, d);
+        }
+      } else {
+        for (int d = load_sub; d < D; d += ATT_KEY_THREADS) {
+          kr[d] = 0.f;
+          if (two) gr[d] = 0.f;
+          vr[d] = 0.f;
+        }
       }
-      kn[j * DP + d] = kx;
-      if (two) kg[j * DP + d] = kx;
-      vs[j * D + d] = vx;
-    }
-    __syncthreads();
-    for (int idx = tid; idx < ATT_KEYS * half; idx += blockDim.x) {
-      int j = idx / half, i = idx % half;
-      if (ktok[j] != INT_MAX) {
-        rope_rotate_pair(rope, kn + j * DP, half, i, map.neighbour(klog[j]));
-        if (two) rope_rotate_pair(rope, kg + j * DP, half, i, map.grouped_key(klog[j]));
+      // A key's threads are neighbours in one warp: ordering the warp is enough before they rotate
+      // pairs whose halves another of them loaded.
+      __syncwarp();
+      if (token != INT_MAX) {
+        for (int i = load_sub; i < half; i += ATT_KEY_THREADS) {
+          rope_rotate_pair(rope, kr, half, i, map.neighbour(klog[load_key]));
+          if (two) rope_rotate_pair(rope, gr, half, i, map.grouped_key(klog[load_key]));
+        }
       }
     }
     __syncthreads();
 
+    // Scores of this lane's key against the warp's rows, both branches under Self-Extend.
     int key_token = ktok[lane];
     long long key_logical = klog[lane];
+    float s[RPW], sg[RPW];
 #pragma unroll
-    for (int rr = 0; rr < ATT_ROWS_PER_WARP; rr++) {
-      int r = warp * ATT_ROWS_PER_WARP + rr;
-      float s = -CUDART_INF_F;
-      if (key_token <= qtok[r]) {
-        bool grouped = map.grouped(qpos[r] - key_logical);
-        const float* qv = (grouped ? qg : qn) + r * DP;
-        const float* kv = (grouped ? kg : kn) + lane * DP;
-        float dot = 0.f;
-        for (int d = 0; d < D; d++) dot += qv[d] * kv[d];
-        s = dot * scale;
+    for (int rr = 0; rr < RPW; rr++) s[rr] = sg[rr] = 0.f;
+    const float* kv = kn + lane * DP;
+    for (int d = 0; d < D; d++) {
+      float kd = kv[d];
+#pragma unroll
+      for (int rr = 0; rr < RPW; rr++) s[rr] += my_qn[rr * DP + d] * kd;
+    }
+    if (two) {
+      const float* kgv = kg + lane * DP;
+      for (int d = 0; d < D; d++) {
+        float kd = kgv[d];
+#pragma unroll
+        for (int rr = 0; rr < RPW; rr++) sg[rr] += my_qg[rr * DP + d] * kd;
       }
-      float m_new = fmaxf(m[rr], warp_max(s));
+    }
+
+    float p[RPW];
+#pragma unroll
+    for (int rr = 0; rr < RPW; rr++) {
+      int r = warp * RPW + rr;
+      float x = -CUDART_INF_F;
+      if (key_token <= qtok[r]) x = (map.grouped(qpos[r] - key_logical) ? sg[rr] : s[rr]) * scale;
+      float m_new = fmaxf(m[rr], warp_max(x));
+      p[rr] = 0.f;
       if (m_new == -CUDART_INF_F) continue;  // no visible key yet for this row (warp-uniform)
-      float p = s == -CUDART_INF_F ? 0.f : expf(s - m_new);
+      p[rr] = x == -CUDART_INF_F ? 0.f : expf(x - m_new);
       float correction = expf(m[rr] - m_new);
-      l[rr] = l[rr] * correction + warp_sum(p);
+      l[rr] = l[rr] * correction + warp_sum(p[rr]);
       m[rr] = m_new;
 #pragma unroll
-      for (int i = 0; i < ATT_DIMS_PER_LANE; i++) acc[rr][i] *= correction;
-      for (int j = 0; j < ATT_KEYS; j++) {
-        float pj = __shfl_sync(0xffffffffu, p, j);
-        if (pj == 0.f) continue;
+      for (int i = 0; i < DPL; i++) acc[rr][i] *= correction;
+    }
+    for (int j = 0; j < ATT_KEYS; j++) {
+      float v[DPL];
 #pragma unroll
-        for (int i = 0; i < ATT_DIMS_PER_LANE; i++) {
-          int d = lane + 32 * i;
-          if (d < D) acc[rr][i] += pj * vs[j * D + d];
-        }
+      for (int i = 0; i < DPL; i++) {
+        int d = lane + 32 * i;
+        v[i] = d < D ? vs[j * D + d] : 0.f;
+      }
+#pragma unroll
+      for (int rr = 0; rr < RPW; rr++) {
+        float pj = __shfl_sync(0xffffffffu, p[rr], j);
+#pragma unroll
+        for (int i = 0; i < DPL; i++) acc[rr][i] += pj * v[i];
       }
     }
   }
 
 #pragma unroll
-  for (int rr = 0; rr < ATT_ROWS_PER_WARP; rr++) {
-    int r = warp * ATT_ROWS_PER_WARP + rr;
+  for (int rr = 0; rr < RPW; rr++) {
+    int r = warp * RPW + rr;
     if (r >= rows) continue;
     if (part_o == nullptr) {
       int head = kv_head * group + g0 + r % ng;
       float* o = out + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)head * D;
       float inv = 1.0f / l[rr];
 #pragma unroll
-      for (int i = 0; i < ATT_DIMS_PER_LANE; i++) {
+      for (int i = 0; i < DPL; i++) {
         int d = lane + 32 * i;
         if (d < D) o[d] = acc[rr][i] * inv;
       }
     } else {
       size_t prow = ((size_t)blockIdx.y * gridDim.x + blockIdx.x) * ATT_ROWS + r;
 #pragma unroll
-      for (int i = 0; i < ATT_DIMS_PER_LANE; i++) {
+      for (int i = 0; i < DPL; i++) {
         int d = lane + 32 * i;
         if (d < D) part_o[prow * D + d] = acc[rr][i];
       }
@@ -183,7 +224,9 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
   }
 }
 
-#define ATTENTION_KERNEL(NAME, T)                                                                                  \
+// One kernel per output width for bf16 pages (the fast path): attention_bf16_d<32·DPL> serves head_dim
+// up to 32·DPL. fp32 pages are the precision reference, not a speed path: one kernel serves every width.
+#define ATTENTION_KERNEL(NAME, T, DPL)                                                                             \
   extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) NAME(                                               \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
       int layer, int kv_heads, int head_dim, int group, const int* items, const int* key_offsets,                  \
@@ -193,10 +236,13 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
       float* part_ml) {                                                                                            \
     PositionMap map{se_group, se_window, period};                                                                  \
     RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
-    attend<T>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, head_dim, group, items,           \
-              key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope, scale,       \
-              chunks_per_split, part_o, part_ml);                                                                  \
+    attend<T, DPL>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, head_dim, group, items,      \
+                   key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope, scale,  \
+                   chunks_per_split, part_o, part_ml);                                                             \
   }
 
-ATTENTION_KERNEL(attention_f32, float)
-ATTENTION_KERNEL(attention_bf16, __nv_bfloat16)
+ATTENTION_KERNEL(attention_f32, float, 8)
+ATTENTION_KERNEL(attention_bf16_d32, __nv_bfloat16, 1)
+ATTENTION_KERNEL(attention_bf16_d64, __nv_bfloat16, 2)
+ATTENTION_KERNEL(attention_bf16_d128, __nv_bfloat16, 4)
+ATTENTION_KERNEL(attention_bf16_d256, __nv_bfloat16, 8)

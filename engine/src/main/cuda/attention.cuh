@@ -2,9 +2,9 @@
 #pragma once
 
 #define ATT_KEYS 32                              // keys per step: one per lane of a warp
-#define ATT_ROWS 16                              // (query token, query head) rows per block
+#define ATT_ROWS 32                              // (query token, query head) rows per block
 #define ATT_WARPS 4
 #define ATT_ROWS_PER_WARP (ATT_ROWS / ATT_WARPS)
 #define ATT_MAX_DIM 256
-#define ATT_DIMS_PER_LANE (ATT_MAX_DIM / 32)
+#define ATT_KEY_THREADS (ATT_WARPS * 32 / ATT_KEYS)  // threads that load and rotate one key
 #define ATT_ITEM_INTS 5                          // plan entry, first token, tokens, first head of group, heads

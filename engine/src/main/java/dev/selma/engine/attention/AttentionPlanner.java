@@ -48,6 +48,17 @@ public final class AttentionPlanner {
   }
 
   /**
+   * Select-and-merge's ranking, for backends that rank where the scores are (a GPU): the {@code k}
+   * best-scoring key blocks of {@code [from, to)} for one selecting query block, best first, ties to
+   * the earlier block, exactly as {@link #plan(AttentionConfig, int, int, int, BlockScorer)} ranks the
+   * scores of a {@link BlockScorer}.
+   */
+  public interface BlockRanker {
+    /** Called only when {@code to − from > k}; the result has {@code k} blocks. */
+    int[] best(int kvHead, int queryBlock, int from, int to, int k);
+  }
+
+  /**
    * The plan of one layer for the chunk of tokens {@code [chunkStart, chunkStart + chunkLength)},
    * whose keys are already in the cache.
    *
@@ -55,6 +66,16 @@ public final class AttentionPlanner {
    */
   public static AttentionPlan plan(AttentionConfig config, int chunkStart, int chunkLength, int kvHeads,
       BlockScorer scorer) {
+    return plan(config, chunkStart, chunkLength, kvHeads, rankingOnTheHost(scorer));
+  }
+
+  /**
+   * The same plan, with the candidates ranked by {@code ranker}.
+   *
+   * @param ranker the best blocks for a selecting query block; not called under dense attention
+   */
+  public static AttentionPlan plan(AttentionConfig config, int chunkStart, int chunkLength, int kvHeads,
+      BlockRanker ranker) {
     if (chunkStart < 0 || chunkLength < 1) {
       throw new IllegalArgumentException("chunk [" + chunkStart + ", +" + chunkLength + ") is empty or negative");
     }
@@ -79,7 +100,7 @@ public final class AttentionPlanner {
           int first = g * config.merge();
           int windowStart = Math.max(0, first - config.windowBlocks());
           int sinks = Math.min(config.sinkBlocks(), windowStart);
-          int[] chosen = choose(config, scorer, h, first, sinks, windowStart);
+          int[] chosen = choose(config, ranker, h, first, sinks, windowStart);
           out.entry(config, sinks, windowStart, chosen, lastBlock);
         }
       }
@@ -88,7 +109,7 @@ public final class AttentionPlanner {
   }
 
   /** The chosen blocks among candidates {@code [from, to)}, ascending. */
-  private static int[] choose(AttentionConfig config, BlockScorer scorer, int kvHead, int firstOfGroup, int from,
+  private static int[] choose(AttentionConfig config, BlockRanker ranker, int kvHead, int firstOfGroup, int from,
       int to) {
     int candidates = to - from, k = config.topK();
     if (candidates <= 0) {
@@ -103,11 +124,8 @@ public final class AttentionPlanner {
     int selectingFrom = Math.max(0, firstOfGroup - config.merge());
     int selecting = firstOfGroup - selectingFrom;
     int[][] ranked = new int[selecting][];
-    float[] scores = new float[candidates];
-    long[] keys = new long[candidates];
     for (int r = 0; r < selecting; r++) {
-      scorer.score(kvHead, selectingFrom + r, from, to, scores);
-      ranked[r] = topK(scores, from, k, keys);
+      ranked[r] = ranker.best(kvHead, selectingFrom + r, from, to, k);
     }
     // Rank-interleaved, de-duplicated union, cut at k (the authors' extract_unique_elements).
     int[] chosen = new int[k];
@@ -124,6 +142,15 @@ public final class AttentionPlanner {
     }
     Arrays.sort(chosen, 0, n);
     return Arrays.copyOf(chosen, n);
+  }
+
+  /** Ranks on the host the scores of {@code scorer}. */
+  private static BlockRanker rankingOnTheHost(BlockScorer scorer) {
+    return (kvHead, queryBlock, from, to, k) -> {
+      float[] scores = new float[to - from];
+      scorer.score(kvHead, queryBlock, from, to, scores);
+      return topK(scores, from, k, new long[to - from]);
+    };
   }
 
   /** The {@code k} best-scoring blocks, best first; ties go to the earlier block. */

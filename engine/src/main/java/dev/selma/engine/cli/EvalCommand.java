@@ -4,6 +4,7 @@ import dev.selma.engine.Engine;
 import dev.selma.engine.EngineOptions;
 import dev.selma.engine.eval.EvalResult;
 import dev.selma.engine.eval.Evaluation;
+import dev.selma.engine.eval.Heatmaps;
 import dev.selma.engine.eval.Reports;
 import dev.selma.engine.eval.Scheme;
 import dev.selma.engine.eval.Task;
@@ -12,8 +13,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
@@ -38,7 +41,8 @@ final class EvalCommand implements Callable<Integer> {
   @Option(names = "--needles", defaultValue = "2", description = "needles per length and depth") int needles;
 
   @Option(names = "--schemes", split = ",", defaultValue = "dense,select-merge-reindexed",
-      description = "dense, self-extend, select-merge, select-merge-reindexed, select-merge-self-extend")
+      description = "dense, self-extend, select-merge, select-merge-reindexed, select-merge-self-extend; "
+          + "scheme@N runs it only at lengths up to N (e.g. dense@32768)")
   List<String> schemes;
 
   @Option(names = "--haystack", description = "text file or folder of .txt files (prose for the needle tasks)")
@@ -50,12 +54,25 @@ final class EvalCommand implements Callable<Integer> {
 
   @Option(names = "--backend", defaultValue = "auto") String backend;
 
+  @Option(names = "--prefill-chunk", defaultValue = "0",
+      description = "prompt tokens per forward step (0: the engine's default); larger chunks keep a GPU busier")
+  int prefillChunk;
+
   @Option(names = "--out", defaultValue = "eval-results", description = "folder for results.json, results.md and heatmaps")
   Path out;
+
+  @Option(names = "--render", description = "write results.md and the heatmaps from this results.json and run nothing"
+      + " (for results from a machine whose Java runtime has no java.desktop)")
+  Path render;
 
   @Override
   public Integer call() throws Exception {
     PrintWriter err = spec.commandLine().getErr();
+    if (render != null) {
+      List<EvalResult> results = Reports.parse(Files.readString(render));
+      writeReports(results, err);
+      return 0;
+    }
     List<Task> taskList = tasks.stream().map(t -> {
       try {
         return Task.valueOf(t.toUpperCase(Locale.ROOT).replace('-', '_'));
@@ -63,11 +80,23 @@ final class EvalCommand implements Callable<Integer> {
         throw new IllegalArgumentException("unknown task '" + t + "'; use passkey, niah-single or niah-multikey");
       }
     }).toList();
-    Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles,
-        schemes.stream().map(Scheme::parse).toList(), seed);
+    List<Scheme> schemeList = new ArrayList<>();
+    Map<Scheme, Integer> longest = new HashMap<>();
+    for (String s : schemes) {
+      int at = s.indexOf('@');
+      Scheme scheme = Scheme.parse(at < 0 ? s : s.substring(0, at));
+      schemeList.add(scheme);
+      if (at >= 0) {
+        longest.put(scheme, Integer.parseInt(s.substring(at + 1)));
+      }
+    }
+    Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles, schemeList, seed, longest);
     int context = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow() + 64;
     EngineOptions options = EngineOptions.of(model).withBackend(Choices.backend(backend)).withThreads(threads)
         .withContextLength(context);
+    if (prefillChunk > 0) {
+      options = options.withPrefillChunk(prefillChunk);
+    }
     try (Engine engine = Engine.load(options)) {
       err.println("model " + engine.modelName() + " on " + engine.backendName() + ", trained window "
           + engine.config().maxPositionEmbeddings());
@@ -77,13 +106,25 @@ final class EvalCommand implements Callable<Integer> {
       });
       Files.createDirectories(out);
       Files.writeString(out.resolve("results.json"), Reports.json(results));
-      String table = Reports.table(results);
-      Files.writeString(out.resolve("results.md"), table);
-      List<Path> pngs = Reports.heatmaps(results, out);
-      spec.commandLine().getOut().print(table);
-      err.println("wrote " + out.resolve("results.json") + ", results.md and " + pngs.size() + " heatmap(s)");
+      writeReports(results, err);
     }
     return 0;
+  }
+
+  private void writeReports(List<EvalResult> results, PrintWriter err) throws java.io.IOException {
+    Files.createDirectories(out);
+    String table = Reports.table(results) + "\nMean prefill time per case:\n\n" + Reports.timings(results);
+    Files.writeString(out.resolve("results.md"), table);
+    spec.commandLine().getOut().print(table);
+    spec.commandLine().getOut().flush();
+    try {
+      List<Path> pngs = Heatmaps.write(results, out);
+      err.println("wrote results.md and " + pngs.size() + " heatmap(s) to " + out);
+    } catch (LinkageError e) {
+      // A runtime without java.desktop (jlinked for a server) has no image classes.
+      err.println("wrote results.md; no heatmaps (" + e + "): draw them elsewhere with --render "
+          + out.resolve("results.json"));
+    }
   }
 
   private static String readHaystack(Path path) throws java.io.IOException {

@@ -13,6 +13,13 @@ package dev.selma.engine.eval;
  * @param answer what the model answered
  * @param correct whether it was right
  * @param seconds time for the prompt and the answer
+ * @param prefillSeconds of which reading the prompt (to the first token's logits)
  */
 public record EvalResult(Task task, Scheme scheme, int targetLength, int promptTokens, double depth, int needle,
-    String expected, String answer, boolean correct, double seconds) {}
+    String expected, String answer, boolean correct, double seconds, double prefillSeconds) {
+
+  /** Prompt tokens read per second. */
+  public double prefillTokensPerSecond() {
+    return prefillSeconds > 0 ? promptTokens / prefillSeconds : 0;
+  }
+}

@@ -1,10 +1,12 @@
 package dev.selma.engine.eval;
 
 import dev.selma.engine.Engine;
+import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.GenerationResult;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
@@ -21,9 +23,11 @@ import java.util.regex.Pattern;
  * @param needles needles per length and depth
  * @param schemes attention schemes
  * @param seed seed of the needles
+ * @param longest the longest prompt a scheme runs at (a scheme not in it runs at every length): dense
+ *     attention's cost grows with the square of the length, so a grid can stop it where it stops fitting
  */
 public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> depths, int needles,
-    List<Scheme> schemes, long seed) {
+    List<Scheme> schemes, long seed, Map<Scheme, Integer> longest) {
   private static final Pattern NUMBER = Pattern.compile("\\d+");
 
   public Evaluation {
@@ -39,6 +43,17 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
     lengths = List.copyOf(lengths);
     depths = List.copyOf(depths);
     schemes = List.copyOf(schemes);
+    longest = Map.copyOf(longest);
+  }
+
+  /** Every scheme at every length. */
+  public Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> depths, int needles, List<Scheme> schemes,
+      long seed) {
+    this(tasks, lengths, depths, needles, schemes, seed, Map.of());
+  }
+
+  private boolean runs(Scheme scheme, int length) {
+    return length <= longest.getOrDefault(scheme, Integer.MAX_VALUE);
   }
 
   /**
@@ -49,7 +64,12 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
     Prompts prompts = new Prompts(engine, haystack);
     int trained = engine.config().maxPositionEmbeddings();
     List<EvalResult> results = new ArrayList<>();
-    int total = tasks.size() * lengths.size() * depths.size() * needles * schemes.size(), done = 0;
+    int total = 0, done = 0;
+    for (int length : lengths) {
+      for (Scheme scheme : schemes) {
+        total += runs(scheme, length) ? tasks.size() * depths.size() * needles : 0;
+      }
+    }
     for (Task task : tasks) {
       for (int length : lengths) {
         if (length >= engine.contextLength()) {
@@ -61,23 +81,51 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
             long caseSeed = seed ^ (31L * length + 1_000_003L * d + 7919L * n + task.ordinal());
             Prompts.Built p = prompts.build(task, length, depths.get(d), new SplittableRandom(caseSeed));
             for (Scheme scheme : schemes) {
+              if (!runs(scheme, length)) {
+                continue;
+              }
               long t0 = System.nanoTime();
               GenerationResult r = engine.generate(engine.request(p.ids()).maxNewTokens(task == Task.PASSKEY ? 8 : 24)
-                  .attention(scheme.config(p.ids().length, trained).validateFor(engine.config())).build());
+                  .attention(scheme.config(p.ids().length, trained).validateFor(engine.config()))
+                  .listener(new PrefillProgress(progress, scheme.label() + " " + p.ids().length + " tokens")).build());
               boolean correct = score(task, p.expected(), r.text());
               EvalResult e = new EvalResult(task, scheme, length, p.ids().length, depths.get(d), n, p.expected(),
-                  r.text(), correct, (System.nanoTime() - t0) / 1e9);
+                  r.text(), correct, (System.nanoTime() - t0) / 1e9, r.usage().prefillNanos() / 1e9);
               results.add(e);
               done++;
-              progress.accept(String.format(Locale.ROOT, "[%d/%d] %s %s %d tokens depth %.2f #%d: %s (expected %s, got %s) %.1fs",
+              progress.accept(String.format(Locale.ROOT,
+                  "[%d/%d] %s %s %d tokens depth %.2f #%d: %s (expected %s, got %s) %.1fs, prefill %.2fs (%.0f tokens/s)",
                   done, total, task, scheme.label(), e.promptTokens(), e.depth(), n, correct ? "right" : "wrong",
-                  e.expected(), e.answer().strip().replace('\n', ' '), e.seconds()));
+                  e.expected(), e.answer().strip().replace('\n', ' '), e.seconds(), e.prefillSeconds(),
+                  e.prefillTokensPerSecond()));
             }
           }
         }
       }
     }
     return results;
+  }
+
+  /** Reports a long prompt's prefill every quarter (short prompts finish before anyone waits). */
+  private static final class PrefillProgress implements GenerationListener {
+    private static final int LONG = 1 << 17;
+    private final Consumer<String> progress;
+    private final String what;
+    private int quarter;
+
+    PrefillProgress(Consumer<String> progress, String what) {
+      this.progress = progress;
+      this.what = what;
+    }
+
+    @Override
+    public void onPrefillProgress(int done, int total, double tokensPerSecond) {
+      if (total >= LONG && done * 4L >= (quarter + 1L) * total && done < total) {
+        quarter = (int) (done * 4L / total);
+        progress.accept(String.format(Locale.ROOT, "  %s: %d of %d prompt tokens read, %.0f tokens/s", what, done, total,
+            tokensPerSecond));
+      }
+    }
   }
 
   /** Landmark's passkey score (the first number is the key) or RULER's string_match_all. */

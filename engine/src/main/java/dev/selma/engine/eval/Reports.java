@@ -1,31 +1,37 @@
 package dev.selma.engine.eval;
 
-import java.awt.Color;
-import java.awt.Font;
-import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
-import javax.imageio.ImageIO;
 
-/** Writes evaluation results as JSON, a text table and needle-in-a-haystack heatmaps. */
+/**
+ * Evaluation results as JSON and Markdown tables; {@link Heatmaps} draws them. Nothing here needs
+ * {@code java.desktop}, so results are written by a runtime without it (the slim one on the GPU machine).
+ */
 public final class Reports {
   private Reports() {}
 
   public static String json(List<EvalResult> results) {
     return results.stream().map(r -> String.format(Locale.ROOT,
             "{\"task\":\"%s\",\"scheme\":\"%s\",\"target_length\":%d,\"prompt_tokens\":%d,\"depth\":%.4f,\"needle\":%d,"
-                + "\"expected\":%s,\"answer\":%s,\"correct\":%b,\"seconds\":%.3f}",
+                + "\"expected\":%s,\"answer\":%s,\"correct\":%b,\"seconds\":%.3f,\"prefill_seconds\":%.3f}",
             r.task(), r.scheme().label(), r.targetLength(), r.promptTokens(), r.depth(), r.needle(),
-            quote(r.expected()), quote(r.answer()), r.correct(), r.seconds()))
+            quote(r.expected()), quote(r.answer()), r.correct(), r.seconds(), r.prefillSeconds()))
         .collect(Collectors.joining(",\n  ", "[\n  ", "\n]\n"));
+  }
+
+  /** The results {@link #json} wrote. */
+  public static List<EvalResult> parse(String json) throws IOException {
+    List<EvalResult> results = new java.util.ArrayList<>();
+    for (com.fasterxml.jackson.databind.JsonNode n : new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)) {
+      results.add(new EvalResult(Task.valueOf(n.get("task").asText()), Scheme.parse(n.get("scheme").asText()),
+          n.get("target_length").asInt(), n.get("prompt_tokens").asInt(), n.get("depth").asDouble(),
+          n.get("needle").asInt(), n.get("expected").asText(), n.get("answer").asText(), n.get("correct").asBoolean(),
+          n.get("seconds").asDouble(), n.path("prefill_seconds").asDouble()));
+    }
+    return results;
   }
 
   private static String quote(String s) {
@@ -49,6 +55,25 @@ public final class Reports {
 
   /** Accuracy per task, scheme and length, as a Markdown table. */
   public static String table(List<EvalResult> results) {
+    return cells(results, cell -> {
+      long right = cell.stream().filter(EvalResult::correct).count();
+      return String.format(Locale.ROOT, "%.0f%% (%d/%d)", 100.0 * right / cell.size(), right, cell.size());
+    });
+  }
+
+  /**
+   * Mean prefill seconds and prompt tokens per second per task, scheme and length, as a Markdown
+   * table (each case reads its whole prompt: nothing is shared between cases).
+   */
+  public static String timings(List<EvalResult> results) {
+    return cells(results, cell -> {
+      double seconds = cell.stream().mapToDouble(EvalResult::prefillSeconds).average().orElse(0);
+      double tokens = cell.stream().mapToInt(EvalResult::promptTokens).average().orElse(0);
+      return String.format(Locale.ROOT, "%.2f s (%.0f tok/s)", seconds, seconds > 0 ? tokens / seconds : 0);
+    });
+  }
+
+  private static String cells(List<EvalResult> results, java.util.function.Function<List<EvalResult>, String> cellText) {
     TreeSet<Integer> lengths = results.stream().map(EvalResult::targetLength).collect(Collectors.toCollection(TreeSet::new));
     StringBuilder b = new StringBuilder("| task | scheme |");
     for (int l : lengths) {
@@ -60,60 +85,10 @@ public final class Reports {
       for (int l : lengths) {
         List<EvalResult> cell = results.stream()
             .filter(r -> (r.task() + " | " + r.scheme().label()).equals(row) && r.targetLength() == l).toList();
-        long right = cell.stream().filter(EvalResult::correct).count();
-        b.append(cell.isEmpty() ? " – |" : String.format(Locale.ROOT, " %.0f%% (%d/%d) |", 100.0 * right / cell.size(),
-            right, cell.size()));
+        b.append(cell.isEmpty() ? " – |" : " " + cellText.apply(cell) + " |");
       }
       b.append('\n');
     });
     return b.toString();
-  }
-
-  /** One heatmap (length × depth, colour = accuracy) per task and scheme, written into {@code dir}. */
-  public static List<Path> heatmaps(List<EvalResult> results, Path dir) throws IOException {
-    System.setProperty("java.awt.headless", "true");
-    Files.createDirectories(dir);
-    List<Path> written = new java.util.ArrayList<>();
-    for (String key : results.stream().map(r -> r.task() + "-" + r.scheme().label()).distinct().toList()) {
-      List<EvalResult> rs = results.stream().filter(r -> (r.task() + "-" + r.scheme().label()).equals(key)).toList();
-      List<Integer> lengths = List.copyOf(rs.stream().map(EvalResult::targetLength).collect(Collectors.toCollection(TreeSet::new)));
-      List<Double> depths = List.copyOf(rs.stream().map(EvalResult::depth).collect(Collectors.toCollection(TreeSet::new)));
-      TreeMap<String, double[]> acc = new TreeMap<>();
-      for (EvalResult r : rs) {
-        double[] a = acc.computeIfAbsent(r.targetLength() + "/" + r.depth(), k -> new double[2]);
-        a[0] += r.correct() ? 1 : 0;
-        a[1]++;
-      }
-      int cell = 48, left = 90, top = 40, w = left + cell * lengths.size() + 20, h = top + cell * depths.size() + 50;
-      BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-      Graphics2D g = img.createGraphics();
-      g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-      g.setColor(Color.WHITE);
-      g.fillRect(0, 0, w, h);
-      g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
-      g.setColor(Color.BLACK);
-      g.drawString(key + " (green = found)", 10, 20);
-      for (int i = 0; i < lengths.size(); i++) {
-        for (int j = 0; j < depths.size(); j++) {
-          double[] a = acc.get(lengths.get(i) + "/" + depths.get(j));
-          double v = a == null ? Double.NaN : a[0] / a[1];
-          g.setColor(Double.isNaN(v) ? Color.LIGHT_GRAY : new Color((float) (1 - v), (float) (0.2 + 0.6 * v), 0.2f));
-          g.fillRect(left + i * cell, top + j * cell, cell - 2, cell - 2);
-        }
-      }
-      g.setColor(Color.BLACK);
-      for (int j = 0; j < depths.size(); j++) {
-        g.drawString(String.format(Locale.ROOT, "depth %.0f%%", 100 * depths.get(j)), 8, top + j * cell + cell / 2);
-      }
-      for (int i = 0; i < lengths.size(); i++) {
-        int l = lengths.get(i);
-        g.drawString(l >= 1024 ? (l / 1024) + "K" : Integer.toString(l), left + i * cell + 8, top + depths.size() * cell + 16);
-      }
-      g.dispose();
-      Path png = dir.resolve(key.toLowerCase(Locale.ROOT) + ".png");
-      ImageIO.write(img, "png", png.toFile());
-      written.add(png);
-    }
-    return written;
   }
 }

@@ -16,10 +16,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 class ReportsTest {
   private static final List<EvalResult> RESULTS = List.of(
-      new EvalResult(Task.PASSKEY, Scheme.DENSE, 1024, 1020, 0.0, 0, "123", " 123.", true, 0.5),
-      new EvalResult(Task.PASSKEY, Scheme.DENSE, 1024, 1021, 1.0, 0, "456", " 4 5 6 \"x\"\n", false, 0.5),
-      new EvalResult(Task.PASSKEY, Scheme.DENSE, 4096, 4090, 0.0, 0, "789", " 789.", true, 1.5),
-      new EvalResult(Task.PASSKEY, Scheme.SELECT_MERGE_REINDEXED, 1024, 1020, 0.0, 0, "123", " 123", true, 0.4));
+      new EvalResult(Task.PASSKEY, Scheme.DENSE, 1024, 1020, 0.0, 0, "123", " 123.", true, 0.5, 0.25),
+      new EvalResult(Task.PASSKEY, Scheme.DENSE, 1024, 1021, 1.0, 0, "456", " 4 5 6 \"x\"\n", false, 0.5, 0.5),
+      new EvalResult(Task.PASSKEY, Scheme.DENSE, 4096, 4090, 0.0, 0, "789", " 789.", true, 1.5, 1.0),
+      new EvalResult(Task.PASSKEY, Scheme.SELECT_MERGE_REINDEXED, 1024, 1020, 0.0, 0, "123", " 123", true, 0.4, 0.2));
 
   @Test
   void passkeyIsTheFirstNumberAndNeedlesMatchAnywhere() {
@@ -36,6 +36,12 @@ class ReportsTest {
     assertEquals(4, json.size());
     assertEquals(" 4 5 6 \"x\"\n", json.get(1).get("answer").asText());
     assertEquals("select-merge-reindexed", json.get(3).get("scheme").asText());
+    assertEquals(0.2, json.get(3).get("prefill_seconds").asDouble());
+  }
+
+  @Test
+  void parsingTheJsonGivesTheResultsBack() throws Exception {
+    assertEquals(RESULTS, Reports.parse(Reports.json(RESULTS)));
   }
 
   @Test
@@ -46,8 +52,14 @@ class ReportsTest {
   }
 
   @Test
+  void theTimingsGiveMeanPrefillSecondsAndTokensPerSecond() {
+    String table = Reports.timings(RESULTS);
+    assertTrue(table.contains("| PASSKEY | dense | 0.38 s (2721 tok/s) | 1.00 s (4090 tok/s) |"), table);
+  }
+
+  @Test
   void oneHeatmapPerTaskAndScheme(@TempDir Path dir) throws Exception {
-    List<Path> pngs = Reports.heatmaps(RESULTS, dir);
+    List<Path> pngs = Heatmaps.write(RESULTS, dir);
     assertEquals(2, pngs.size());
     BufferedImage img = ImageIO.read(pngs.getFirst().toFile());
     assertTrue(img.getWidth() > 100 && img.getHeight() > 100);

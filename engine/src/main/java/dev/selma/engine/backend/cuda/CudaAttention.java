@@ -6,16 +6,18 @@ import dev.selma.engine.attention.AttentionPlanner;
 import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.attention.Rope;
 import dev.selma.engine.model.GgmlType;
+import java.util.List;
 
 /**
  * The host side of attention on the GPU: plans a layer's attention with {@link AttentionPlanner}
- * (scoring select-and-merge's candidate blocks on the GPU when the planner asks), uploads the plan's
+ * (ranking select-and-merge's candidate blocks on the GPU when the planner asks), uploads the plan's
  * arrays with a list of work items, and launches {@code attention.cu} (and {@code
  * attention_combine.cu} when the keys are split over several blocks).
  */
 final class CudaAttention implements AutoCloseable {
   // Shapes of attention.cuh.
-  private static final int KEYS = 32, ROWS = 16, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
+  private static final int KEYS = 32, ROWS = 32, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
+  private static final int TOPK_THREADS = 256;
 
   private final CudaDevice device;
   private final DeviceMemory memory;
@@ -37,8 +39,11 @@ final class CudaAttention implements AutoCloseable {
       throw new IllegalArgumentException("head dimension " + d + ": the CUDA attention kernel takes even sizes up to "
           + MAX_DIM);
     }
-    GpuScorer scorer = new GpuScorer(cache, layer, config, start, chunk);
-    AttentionPlan plan = AttentionPlanner.plan(config, start, chunk, kvHeads, scorer);
+    AttentionPlan[] planned = new AttentionPlan[1];
+    // Under the profile this includes the ranking kernels, which are also listed by name.
+    device.timed("attention plan (host + ranking)", () -> planned[0] = AttentionPlanner.plan(config, start, chunk,
+        kvHeads, new GpuRanker(cache, layer, config, start, chunk)));
+    AttentionPlan plan = planned[0];
     stats.record(layer, plan);
 
     // Work items: up to ROWS (token, query head) rows of one plan entry.
@@ -101,7 +106,7 @@ final class CudaAttention implements AutoCloseable {
       throw new IllegalArgumentException("attention with head dimension " + d + " needs " + sharedBytes
           + " bytes of shared memory; the GPU offers " + device.sharedMemoryOptIn());
     }
-    String kernel = cache.type == GgmlType.BF16 ? "attention_bf16" : "attention_f32";
+    String kernel = kernel(cache.type, d);
     long partO = 0, partMl = 0;
     if (splits > 1) {
       long rows = (long) splits * items * ROWS;
@@ -119,6 +124,24 @@ final class CudaAttention implements AutoCloseable {
       device.launch("attention_combine", items, ROWS, Math.min(d, 128), 0,
           out.address(), q.cols(), start, kvHeads, d, group, itemsAt, splits, partO, partMl);
     }
+  }
+
+  /**
+   * The attention kernel for a cache type and head dimension: attention.cu instantiates bf16 for
+   * widths 32·2^i and one fp32 kernel for every width.
+   */
+  static String kernel(GgmlType type, int headDim) {
+    return type == GgmlType.BF16 ? "attention_bf16_d" + Math.max(32, Integer.highestOneBit(headDim - 1) << 1)
+        : "attention_f32";
+  }
+
+  /** Every attention kernel, for the shared-memory opt-in. */
+  static String[] kernels() {
+    java.util.List<String> names = new java.util.ArrayList<>(List.of(kernel(GgmlType.F32, MAX_DIM)));
+    for (int width = 32; width <= MAX_DIM; width *= 2) {
+      names.add(kernel(GgmlType.BF16, width));
+    }
+    return names.toArray(String[]::new);
   }
 
   private RopeTables tables(Rope r) {
@@ -141,62 +164,74 @@ final class CudaAttention implements AutoCloseable {
     return memory.allocate(bytes, what);
   }
 
+  private static long align(long bytes) {
+    return (bytes + 255) & -256L;
+  }
+
   private static int ceilDiv(long a, long b) {
     return (int) ((a + b - 1) / b);
   }
 
   /**
-   * Select-and-merge's block scores for the planner. The first request computes, on the GPU, the
-   * means of every complete block and the scores of every selecting query block of the chunk against
-   * every earlier complete block, and brings them back in one copy; the rest are answered from it.
+   * Select-and-merge's ranking for the planner, done where the keys are. The first request computes,
+   * on the GPU, the means of every complete block, the scores of every selecting query block of the
+   * chunk against every earlier complete block, and each query block's top k; only the k indices per
+   * query block come back, in one copy, and the rest of the requests are answered from them. Scratch
+   * grows with (chunk blocks) × (sequence blocks), never with the square of the sequence.
    */
-  private final class GpuScorer implements AttentionPlanner.BlockScorer {
+  private final class GpuRanker implements AttentionPlanner.BlockRanker {
     private final CudaKvCache cache;
-    private final int layer, blockSize, firstQueryBlock, blocks;
-    private float[] scores;
+    private final AttentionConfig config;
+    private final int layer, firstQueryBlock, blocks;
+    private int[] best;
 
-    GpuScorer(CudaKvCache cache, int layer, AttentionConfig config, int start, int chunk) {
+    GpuRanker(CudaKvCache cache, int layer, AttentionConfig config, int start, int chunk) {
       this.cache = cache;
+      this.config = config;
       this.layer = layer;
-      this.blockSize = config.blockSize();
-      int groupTokens = config.merge() * blockSize;
+      int groupTokens = config.merge() * config.blockSize();
       this.firstQueryBlock = Math.max(0, start / groupTokens * config.merge() - config.merge());
-      this.blocks = (start + chunk) / blockSize;
+      this.blocks = (start + chunk) / config.blockSize();
     }
 
     @Override
-    public void score(int kvHead, int queryBlock, int from, int to, float[] dst) {
-      if (queryBlock < firstQueryBlock || queryBlock >= blocks || to > blocks) {
-        throw new IllegalStateException("block scores asked for query block " + queryBlock + " and key blocks [" + from
-            + ", " + to + ") outside the computed range");
+    public int[] best(int kvHead, int queryBlock, int from, int to, int k) {
+      if (queryBlock < firstQueryBlock || queryBlock >= blocks || to > blocks || k != config.topK()) {
+        throw new IllegalStateException("top " + k + " asked for query block " + queryBlock + " and key blocks ["
+            + from + ", " + to + ") outside the computed range");
       }
-      if (scores == null) {
+      if (best == null) {
         compute();
       }
-      int queryBlocks = blocks - firstQueryBlock;
-      System.arraycopy(scores, (kvHead * queryBlocks + queryBlock - firstQueryBlock) * blocks + from, dst, 0,
-          to - from);
+      int at = (kvHead * (blocks - firstQueryBlock) + queryBlock - firstQueryBlock) * k;
+      return java.util.Arrays.copyOfRange(best, at, at + k);
     }
 
     private void compute() {
-      int h = cache.kvHeads, d = cache.headDim, queryBlocks = blocks - firstQueryBlock;
+      int h = cache.kvHeads, d = cache.headDim, k = config.topK(), queryBlocks = blocks - firstQueryBlock;
       long keyMeans = (long) blocks * h * d, queryMeans = (long) queryBlocks * h * d;
-      long count = (long) h * queryBlocks * blocks;
-      if (count > Integer.MAX_VALUE - 8) {
-        throw new IllegalStateException("too many block scores for one chunk: " + count);
+      long count = (long) h * queryBlocks * blocks, rows = (long) h * queryBlocks;
+      if (rows * k > Integer.MAX_VALUE - 8) {
+        throw new IllegalStateException("too many block choices for one chunk: " + rows * k);
       }
-      scratch = grow(scratch, 4 * (keyMeans + queryMeans + count), "select-and-merge block scores");
+      // The 64-bit keys of block_topk need 8-byte alignment: start each array on 256 bytes.
+      long bestAt = align(4 * (keyMeans + queryMeans + count));
+      long selectedAt = align(bestAt + 4 * rows * k);
+      scratch = grow(scratch, selectedAt + 8 * rows * k, "select-and-merge block scores");
       long keyAt = scratch.address(), queryAt = keyAt + 4 * keyMeans, scoresAt = queryAt + 4 * queryMeans;
-      int threads = Math.min(d, 128);
-      device.launch("block_means", blocks, h, threads, 0, cache.pageTable(), cache.keySumOffset, layer, h, d,
-          blockSize, 0, keyAt);
+      int threads = Math.min(d, 128), b = config.blockSize();
+      device.launch("block_means", blocks, h, threads, 0, cache.pageTable(), cache.keySumOffset, layer, h, d, b, 0,
+          keyAt);
       device.launch("block_means", queryBlocks, h, threads, 0, cache.pageTable(), cache.querySumOffset, layer, h, d,
-          blockSize, firstQueryBlock, queryAt);
+          b, firstQueryBlock, queryAt);
       int warpsPerBlock = 8;
       device.launch("block_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
           queryBlocks, blocks, h, d, scoresAt);
-      scores = new float[(int) count];
-      staging.download(scratch, 4 * (keyMeans + queryMeans), scores, (int) count);
+      device.launch("block_topk", queryBlocks, h, TOPK_THREADS, 0, scoresAt, queryBlocks, blocks, firstQueryBlock,
+          config.merge(), config.sinkBlocks(), config.windowBlocks(), k, scratch.address() + bestAt,
+          scratch.address() + selectedAt);
+      best = new int[(int) (rows * k)];
+      staging.downloadInts(scratch, bestAt, best, best.length);
     }
   }
 

@@ -46,7 +46,7 @@ public final class CudaBackend implements Backend {
     this.staging = new Staging(device, memory, STAGING_BYTES, RING_BYTES);
     this.cublas = new Cublas(device.stream());
     this.attention = new CudaAttention(device, memory, staging);
-    for (String k : new String[] {"attention_f32", "attention_bf16"}) {
+    for (String k : CudaAttention.kernels()) {
       device.allowSharedMemory(k, device.sharedMemoryOptIn());
     }
   }
@@ -90,6 +90,14 @@ public final class CudaBackend implements Backend {
   public synchronized long[] deviceMemoryInfo() {
     device.makeCurrent();
     return device.memoryInfo();
+  }
+
+  /**
+   * Where the time went since the last call, by kernel and section (see {@link CudaDevice}); empty
+   * unless the JVM runs with {@code -Dselma.cuda.profile=true}.
+   */
+  public synchronized String profile() {
+    return device.profile();
   }
 
   /** Waits until every queued operation has run (for timing). */
@@ -246,13 +254,15 @@ public final class CudaBackend implements Backend {
       return;
     }
     if (w.type() == GgmlType.F32) {
-      cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_32F);
+      device.timed("cublasGemmEx", () ->
+          cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_32F));
     } else {
       // cuBLAS multiplies like types: the activations are rounded to bf16, products summed in fp32.
       long n = in.elements();
       gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
       launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
-      cublas.linear(o.address(), gemmInput.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_16BF);
+      device.timed("cublasGemmEx", () -> cublas.linear(o.address(), gemmInput.address(), w.address(), tokens,
+          w.rows(), w.cols(), Cublas.CUDA_R_16BF));
     }
   }
 

@@ -25,16 +25,23 @@ import jcuda.driver.CUstream_flags;
  * Every driver call is checked; a failure becomes a {@link CudaException} naming the call and the
  * CUDA error. Kernel faults surface at the next synchronisation (or at once with {@code
  * -Dselma.cuda.checkLaunches=true}, which synchronises after every launch to name the kernel).
+ *
+ * <p>With {@code -Dselma.cuda.profile=true} every launch and every {@link #timed} section runs alone
+ * (the stream is drained before and after it) and its wall time is added up by name: slow, but it
+ * says where a run's time goes without a profiler on the machine. {@link #profile()} reports it.
  */
 final class CudaDevice implements AutoCloseable {
   static final String FATBIN = "kernels.fatbin";
   private static final boolean CHECK_LAUNCHES = Boolean.getBoolean("selma.cuda.checkLaunches");
+  private static final boolean PROFILE = Boolean.getBoolean("selma.cuda.profile");
 
   private final CUdevice device = new CUdevice();
   private final CUcontext context = new CUcontext();
   private final Stream stream = new Stream();
   private final CUmodule module = new CUmodule();
   private final Map<String, CUfunction> functions = new HashMap<>();
+  /** Profile: name to {calls, nanoseconds}. */
+  private final Map<String, long[]> profile = new HashMap<>();
   private final String name;
   private final int multiprocessors, sharedMemoryOptIn, computeCapability;
 
@@ -153,11 +160,52 @@ final class CudaDevice implements AutoCloseable {
         default -> throw new IllegalArgumentException("kernel argument of type " + args[i].getClass());
       };
     }
+    long t0 = PROFILE ? drained() : 0;
     check(cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream, Pointer.to(params),
         null), "launching " + kernel);
-    if (CHECK_LAUNCHES) {
+    if (CHECK_LAUNCHES || PROFILE) {
       check(cuStreamSynchronize(stream), "kernel " + kernel);
     }
+    if (PROFILE) {
+      record(kernel, t0);
+    }
+  }
+
+  /** Runs {@code work}; under the profile, alone and timed as {@code what}. */
+  void timed(String what, Runnable work) {
+    if (!PROFILE) {
+      work.run();
+      return;
+    }
+    long t0 = drained();
+    work.run();
+    synchronize();
+    record(what, t0);
+  }
+
+  private long drained() {
+    synchronize();
+    return System.nanoTime();
+  }
+
+  private void record(String what, long t0) {
+    long[] entry = profile.computeIfAbsent(what, k -> new long[2]);
+    entry[0]++;
+    entry[1] += System.nanoTime() - t0;
+  }
+
+  /**
+   * The profile so far, one line per name (calls, seconds, share), longest first, then cleared; empty
+   * unless {@code -Dselma.cuda.profile=true}.
+   */
+  String profile() {
+    double total = profile.values().stream().mapToLong(v -> v[1]).sum();
+    StringBuilder b = new StringBuilder();
+    profile.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue()[1], x.getValue()[1])).forEach(en ->
+        b.append(String.format(java.util.Locale.ROOT, "%-34s %9d calls %9.3f s %5.1f %%%n", en.getKey(),
+            en.getValue()[0], en.getValue()[1] / 1e9, 100 * en.getValue()[1] / total)));
+    profile.clear();
+    return b.toString();
   }
 
   /** Queues a copy of {@code bytes} from pinned host memory to {@code dst + offset}. */

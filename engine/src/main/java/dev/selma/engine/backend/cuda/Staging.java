@@ -94,6 +94,15 @@ final class Staging implements AutoCloseable {
     MemorySegment.copy(hostSegment, ValueLayout.JAVA_FLOAT_UNALIGNED, at, dst, 0, n);
   }
 
+  /** Copies {@code n} ints from {@code src + offset} into {@code dst[0, n)}, waiting for the copy. */
+  void downloadInts(DeviceBuffer src, long offset, int[] dst, int n) {
+    long bytes = 4L * n;
+    long at = reserveHost(bytes);
+    device.copyToHost(host.withByteOffset(at), src, offset, bytes);
+    device.synchronize();
+    MemorySegment.copy(hostSegment, ValueLayout.JAVA_INT_UNALIGNED, at, dst, 0, n);
+  }
+
   @Override
   public void close() {
     device.synchronize();
