@@ -26,7 +26,7 @@ for f in "$src"/*.cu; do echo "#include \"$f\"" >>"$unit"; done
   -gencode arch=compute_89,code=sm_89 \
   -gencode arch=compute_90a,code=sm_90a \
   -gencode arch=compute_80,code=compute_80 \
-  -o "$out/kernels.fatbin" "$unit"
+  --compress-mode=size -o "$out/kernels.fatbin" "$unit"
 
 {
   echo "# SHA-256 of the kernel sources the fatbin was built from (tools/build-kernels.sh)."
