@@ -58,6 +58,7 @@ public record AnswerParams(String question, String model, int budget, int maxNew
   public static final String SINK_BLOCKS = ATTENTION + ".sinkBlocks";
   public static final String WINDOW_BLOCKS = ATTENTION + ".windowBlocks";
   public static final String NTK_SCALE = ATTENTION + ".ntkScale";
+  public static final String SELECTION = ATTENTION + ".selection";
   public static final String GROUP_SIZE = POSITIONS + ".groupSize";
   public static final String WINDOW = POSITIONS + ".window";
   public static final String PERIOD = POSITIONS + ".period";
@@ -66,7 +67,7 @@ public record AnswerParams(String question, String model, int budget, int maxNew
   public static final Set<String> ALL = Set.of(QUESTION, MODEL, BUDGET, MAX_NEW_TOKENS, ORDER, TRUNCATION,
       MAX_DOC_TOKENS, MIN_DOC_TOKENS, TEMPERATURE, TOP_K, TOP_P, MIN_P, REPETITION_PENALTY, SEED, STOP, SYSTEM, FIELDS,
       TITLE_FIELD, ID_FIELD, TIME_LIMIT, DEBUG, ATTENTION, POSITIONS, CACHE, BLOCK_SIZE, ATTENTION_TOP_K, MERGE,
-      SINK_BLOCKS, WINDOW_BLOCKS, NTK_SCALE, GROUP_SIZE, WINDOW, PERIOD, CRD_SCALE);
+      SINK_BLOCKS, WINDOW_BLOCKS, NTK_SCALE, SELECTION, GROUP_SIZE, WINDOW, PERIOD, CRD_SCALE);
 
   /** Values the engine runs today; the others are named in the 400 as not available yet. */
   static final List<String> ATTENTION_NOW = List.of("dense", "select-merge");
@@ -158,7 +159,9 @@ public record AnswerParams(String question, String model, int budget, int maxNew
           : AttentionConfig.Scheme.SELECT_AND_MERGE, integer(params, BLOCK_SIZE, d.blockSize(), 1),
           integer(params, ATTENTION_TOP_K, d.topK(), 1), integer(params, MERGE, d.merge(), 1),
           integer(params, SINK_BLOCKS, d.sinkBlocks(), 0), integer(params, WINDOW_BLOCKS, d.windowBlocks(), 0), p,
-          decimal(params, NTK_SCALE, 1));
+          decimal(params, NTK_SCALE, 1),
+          choice(params, SELECTION, List.of("mean", "bound"), List.of(), "block selection").equals("mean")
+              ? AttentionConfig.Selection.MEAN : AttentionConfig.Selection.BOUND);
     } catch (IllegalArgumentException e) {
       throw bad(ATTENTION + "/" + POSITIONS + ": " + e.getMessage());
     }

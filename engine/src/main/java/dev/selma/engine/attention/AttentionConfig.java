@@ -21,6 +21,7 @@ import dev.selma.engine.model.ModelConfig;
  * @param windowBlocks blocks just before a group that it always reads (select-and-merge)
  * @param positions the positions RoPE gives queries and keys
  * @param ntkScale static NTK-aware RoPE base change {@code base·s^(d/(d−2))}; 1 = off
+ * @param selection how select-and-merge scores a key block for a query block
  */
 public record AttentionConfig(
     Scheme scheme,
@@ -30,7 +31,30 @@ public record AttentionConfig(
     int sinkBlocks,
     int windowBlocks,
     Positions positions,
-    double ntkScale) {
+    double ntkScale,
+    Selection selection) {
+
+  /** A configuration with the paper's block scores ({@link Selection#MEAN}). */
+  public AttentionConfig(Scheme scheme, int blockSize, int topK, int merge, int sinkBlocks, int windowBlocks,
+      Positions positions, double ntkScale) {
+    this(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, positions, ntkScale, Selection.MEAN);
+  }
+
+  /** How select-and-merge scores key block j for a query block with mean query q. */
+  public enum Selection {
+    /**
+     * {@code q · mean(keys of j)}: the correlation of block means, the select-and-merge paper's rule.
+     * It rewards blocks that resemble the average query, so a single distinctive key (a needle among
+     * repetitive text) can rank below the filler.
+     */
+    MEAN,
+    /**
+     * {@code Σ_d max(q_d·min_d, q_d·max_d)} over the element-wise minimum and maximum of the block's
+     * keys: an upper bound of {@code q · k} for any key k of the block (as Quest, arXiv 2406.10774),
+     * so a block holding one key that matches the query ranks high. CPU backend only for now.
+     */
+    BOUND
+  }
 
   /**
    * Caches keep key and query sums per this many tokens, so any block size that is a power of two
@@ -75,8 +99,8 @@ public record AttentionConfig(
   public record CrdNtk(int period, double ntkScale) implements Positions {}
 
   public AttentionConfig {
-    if (scheme == null || positions == null) {
-      throw new IllegalArgumentException("attention scheme and positions must be given");
+    if (scheme == null || positions == null || selection == null) {
+      throw new IllegalArgumentException("attention scheme, positions and selection must be given");
     }
     if (blockSize < MIN_BLOCK_SIZE || Integer.bitCount(blockSize) != 1) {
       throw new IllegalArgumentException(
@@ -137,11 +161,15 @@ public record AttentionConfig(
   }
 
   public AttentionConfig withPositions(Positions p) {
-    return new AttentionConfig(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, p, ntkScale);
+    return new AttentionConfig(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, p, ntkScale, selection);
+  }
+
+  public AttentionConfig withSelection(Selection s) {
+    return new AttentionConfig(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, positions, ntkScale, s);
   }
 
   public AttentionConfig withNtkScale(double s) {
-    return new AttentionConfig(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, positions, s);
+    return new AttentionConfig(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, positions, s, selection);
   }
 
   /**

@@ -20,6 +20,10 @@ final class AttentionOptions {
   @Option(names = "--merge", defaultValue = "4", description = "query blocks sharing one choice (${DEFAULT-VALUE})")
   int merge;
 
+  @Option(names = "--selection", defaultValue = "mean",
+      description = "how select-merge ranks blocks: mean (the paper's) or bound (key bounds; CPU only)")
+  String selection;
+
   @Option(names = "--sink-blocks", defaultValue = "1") int sinkBlocks;
 
   @Option(names = "--window-blocks", defaultValue = "4") int windowBlocks;
@@ -61,6 +65,11 @@ final class AttentionOptions {
       default -> throw new IllegalArgumentException(
           "unknown positions '" + positions + "'; use original, reindexed, self-extend or crd");
     };
-    return new AttentionConfig(s, blockSize, topK, merge, sinkBlocks, windowBlocks, p, ntkScale);
+    AttentionConfig.Selection sel = switch (selection.toLowerCase(Locale.ROOT)) {
+      case "mean" -> AttentionConfig.Selection.MEAN;
+      case "bound" -> AttentionConfig.Selection.BOUND;
+      default -> throw new IllegalArgumentException("unknown selection '" + selection + "'; use mean or bound");
+    };
+    return new AttentionConfig(s, blockSize, topK, merge, sinkBlocks, windowBlocks, p, ntkScale, sel);
   }
 }

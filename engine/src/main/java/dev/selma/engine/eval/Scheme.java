@@ -18,7 +18,11 @@ public enum Scheme {
   /** Select-and-merge with the gathered keys re-indexed to consecutive positions. */
   SELECT_MERGE_REINDEXED,
   /** Select-and-merge with Self-Extend positions. */
-  SELECT_MERGE_SELF_EXTEND;
+  SELECT_MERGE_SELF_EXTEND,
+  /** Select-and-merge with blocks ranked by key bounds (Selection.BOUND), re-indexed positions. */
+  SELECT_MERGE_BOUND_REINDEXED,
+  /** Select-and-merge with blocks ranked by key bounds (Selection.BOUND), Self-Extend positions. */
+  SELECT_MERGE_BOUND_SELF_EXTEND;
 
   static final int BLOCK = 64, MERGE = 4, SINKS = 1, WINDOW = 4;
 
@@ -33,6 +37,10 @@ public enum Scheme {
       case SELECT_MERGE -> sm;
       case SELECT_MERGE_REINDEXED -> sm.withPositions(new AttentionConfig.Reindexed());
       case SELECT_MERGE_SELF_EXTEND -> sm.withPositions(selfExtend(length, trainedWindow));
+      case SELECT_MERGE_BOUND_REINDEXED -> sm.withSelection(AttentionConfig.Selection.BOUND)
+          .withPositions(new AttentionConfig.Reindexed());
+      case SELECT_MERGE_BOUND_SELF_EXTEND -> sm.withSelection(AttentionConfig.Selection.BOUND)
+          .withPositions(selfExtend(length, trainedWindow));
     };
   }
 
@@ -52,6 +60,7 @@ public enum Scheme {
       }
     }
     throw new IllegalArgumentException("unknown scheme '" + label + "'; use one of dense, self-extend, select-merge, "
-        + "select-merge-reindexed, select-merge-self-extend");
+        + "select-merge-reindexed, select-merge-self-extend, select-merge-bound-reindexed, "
+        + "select-merge-bound-self-extend");
   }
 }

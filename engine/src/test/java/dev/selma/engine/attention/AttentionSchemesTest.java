@@ -40,7 +40,9 @@ class AttentionSchemesTest {
       SPARSE.withPositions(new Reindexed()),
       SPARSE.withPositions(new SelfExtend(4, 24)),
       AttentionConfig.selectAndMerge(16, 3, 1, 0, 0).withPositions(new CrdNtk(64, 4)),
-      AttentionConfig.selectAndMerge(32, 2, 3, 2, 0).withNtkScale(4));
+      AttentionConfig.selectAndMerge(32, 2, 3, 2, 0).withNtkScale(4),
+      SPARSE.withSelection(AttentionConfig.Selection.BOUND),
+      SPARSE.withSelection(AttentionConfig.Selection.BOUND).withPositions(new Reindexed()));
 
   @AfterAll
   static void close() {
@@ -79,9 +81,11 @@ class AttentionSchemesTest {
       float[][] dense = prefill(MODEL, AttentionConfig.dense().withPositions(p), TOKENS, 64);
       for (AttentionConfig sparse : List.of(AttentionConfig.selectAndMerge(16, 14, 2, 1, 1),
           AttentionConfig.selectAndMerge(16, 20, 1, 0, 0), AttentionConfig.selectAndMerge(64, 4, 1, 2, 3))) {
-        float[][] got = prefill(MODEL, sparse.withPositions(p), TOKENS, 64);
-        for (int t = 0; t < TOKENS.length; t++) {
-          assertClose(dense[t], got[t], sparse + " token " + t);
+        for (AttentionConfig.Selection selection : AttentionConfig.Selection.values()) {
+          float[][] got = prefill(MODEL, sparse.withPositions(p).withSelection(selection), TOKENS, 64);
+          for (int t = 0; t < TOKENS.length; t++) {
+            assertClose(dense[t], got[t], sparse + " token " + t);
+          }
         }
       }
     }

@@ -72,6 +72,7 @@ class ReportsTest {
     assertThrows(IllegalArgumentException.class,
         () -> new Evaluation(List.of(), List.of(1024), List.of(0.5), 1, List.of(Scheme.DENSE), 1));
     assertEquals("unknown scheme 'sparse'; use one of dense, self-extend, select-merge, select-merge-reindexed, "
-        + "select-merge-self-extend", assertThrows(IllegalArgumentException.class, () -> Scheme.parse("sparse")).getMessage());
+        + "select-merge-self-extend, select-merge-bound-reindexed, select-merge-bound-self-extend",
+        assertThrows(IllegalArgumentException.class, () -> Scheme.parse("sparse")).getMessage());
   }
 }

@@ -219,7 +219,10 @@ public final class CpuBackend implements Backend {
         (head, queryBlock, from, to, dst) -> {
           int qo = means.at(queryBlock, head, d);
           for (int j = from; j < to; j++) {
-            dst[j - from] = VectorMath.dot(means.queries, qo, means.keys, means.at(j, head, d), d);
+            int ko = means.at(j, head, d);
+            dst[j - from] = config.selection() == AttentionConfig.Selection.MEAN
+                ? VectorMath.dot(means.queries, qo, means.keys, ko, d)
+                : VectorMath.bound(means.queries, qo, means.keyMin, means.keyMax, ko, d);
           }
         });
     stats.record(layer, plan);

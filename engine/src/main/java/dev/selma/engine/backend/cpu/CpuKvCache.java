@@ -183,7 +183,7 @@ final class CpuKvCache implements PagedKvCache {
   public long bytes() {
     long meanFloats = 0;
     for (BlockMeans m : means) {
-      meanFloats += m == null ? 0 : m.keys.length + m.queries.length;
+      meanFloats += m == null ? 0 : m.keys.length + m.queries.length + m.keyMin.length + m.keyMax.length;
     }
     return pageHostBytes() * pages() + meanFloats * Float.BYTES;
   }
@@ -323,17 +323,33 @@ final class CpuKvCache implements PagedKvCache {
           VectorMath.axpy(inv, page.keySums[layer], at, m.keys, o, row);
           VectorMath.axpy(inv, page.querySums[layer], at, m.queries, o, row);
         }
+        // Element-wise bounds of the block's keys, from the keys themselves (a page holds them).
+        Arrays.fill(m.keyMin, o, o + row, Float.POSITIVE_INFINITY);
+        Arrays.fill(m.keyMax, o, o + row, Float.NEGATIVE_INFINITY);
+        for (int t = b * blockSize; t < (b + 1) * blockSize; t++) {
+          float[] keys = keys(page(t), layer);
+          for (int h = 0; h < kvHeads; h++) {
+            int from = slot(h, t), to = o + h * headDim;
+            for (int c = 0; c < headDim; c++) {
+              m.keyMin[to + c] = Math.min(m.keyMin[to + c], keys[from + c]);
+              m.keyMax[to + c] = Math.max(m.keyMax[to + c], keys[from + c]);
+            }
+          }
+        }
       }
       m.blocks = complete;
     }
     return m;
   }
 
-  /** Means of keys and queries per complete block, {@code [block][head][dim]}. */
+  /**
+   * Means of keys and queries, and element-wise minimum and maximum of keys, per complete block,
+   * {@code [block][head][dim]}.
+   */
   static final class BlockMeans {
     final int blockSize;
     private final int row;
-    float[] keys = new float[0], queries = new float[0];
+    float[] keys = new float[0], queries = new float[0], keyMin = new float[0], keyMax = new float[0];
     int blocks;
 
     BlockMeans(int blockSize, int row) {
@@ -346,6 +362,8 @@ final class CpuKvCache implements PagedKvCache {
         int cap = Math.max(n * row, keys.length * 2);
         keys = Arrays.copyOf(keys, cap);
         queries = Arrays.copyOf(queries, cap);
+        keyMin = Arrays.copyOf(keyMin, cap);
+        keyMax = Arrays.copyOf(keyMax, cap);
       }
     }
 

@@ -92,6 +92,24 @@ final class VectorMath {
     out[oo + 3 * stride] = s3;
   }
 
+  /**
+   * {@code Σ_i max(q_i·lo_i, q_i·hi_i)}: the largest {@code q · k} any vector k with {@code lo ≤ k ≤
+   * hi} element-wise can reach.
+   */
+  static float bound(float[] q, int qo, float[] lo, float[] hi, int ko, int n) {
+    FloatVector acc = FloatVector.zero(F);
+    int i = 0;
+    for (int end = F.loopBound(n); i < end; i += F.length()) {
+      FloatVector qv = FloatVector.fromArray(F, q, qo + i);
+      acc = acc.add(qv.mul(FloatVector.fromArray(F, lo, ko + i)).max(qv.mul(FloatVector.fromArray(F, hi, ko + i))));
+    }
+    float s = sum(acc);
+    for (; i < n; i++) {
+      s += Math.max(q[qo + i] * lo[ko + i], q[qo + i] * hi[ko + i]);
+    }
+    return s;
+  }
+
   /** {@code y[yo, +n) += a · x[xo, +n)}. */
   static void axpy(float a, float[] x, int xo, float[] y, int yo, int n) {
     FloatVector av = FloatVector.broadcast(F, a);

@@ -85,4 +85,31 @@ class CpuKernelsTest {
       }
     }
   }
+
+  @org.junit.jupiter.api.Test
+  void theKeyBoundIsAtLeastEveryKeysScoreAndReachedByTheBestCorner() {
+    SplittableRandom r = new SplittableRandom(5);
+    int d = 40; // not a multiple of the vector width: the scalar tail counts too
+    float[] q = new float[d], lo = new float[d], hi = new float[d];
+    java.util.Arrays.fill(lo, Float.POSITIVE_INFINITY);
+    java.util.Arrays.fill(hi, Float.NEGATIVE_INFINITY);
+    float[][] keys = new float[16][d];
+    for (int c = 0; c < d; c++) {
+      q[c] = (float) r.nextGaussian();
+      for (float[] k : keys) {
+        k[c] = (float) r.nextGaussian();
+        lo[c] = Math.min(lo[c], k[c]);
+        hi[c] = Math.max(hi[c], k[c]);
+      }
+    }
+    float bound = VectorMath.bound(q, 0, lo, hi, 0, d);
+    for (float[] k : keys) {
+      assertTrue(bound >= VectorMath.dot(q, 0, k, 0, d) - 1e-4f);
+    }
+    float[] corner = new float[d];
+    for (int c = 0; c < d; c++) {
+      corner[c] = q[c] >= 0 ? hi[c] : lo[c];
+    }
+    assertEquals(VectorMath.dot(q, 0, corner, 0, d), bound, 1e-4f);
+  }
 }
