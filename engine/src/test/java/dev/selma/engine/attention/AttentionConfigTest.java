@@ -42,8 +42,10 @@ class AttentionConfigTest {
         () -> AttentionConfig.dense().withNtkScale(2).withPositions(new CrdNtk(32768, 4)));
     rejects("re-indexed positions need scheme select-and-merge: under dense attention every key is gathered,"
         + " so re-indexing changes nothing", () -> AttentionConfig.dense().withPositions(new Reindexed()));
-    rejects("attention scheme and positions must be given",
+    rejects("attention scheme, positions and selection must be given",
         () -> new AttentionConfig(Scheme.DENSE, 64, 1, 1, 0, 0, null, 1));
+    rejects("attention scheme, positions and selection must be given",
+        () -> new AttentionConfig(Scheme.DENSE, 64, 1, 1, 0, 0, new AttentionConfig.Original(), 1, null));
   }
 
   @Test
