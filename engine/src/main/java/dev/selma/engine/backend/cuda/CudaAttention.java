@@ -209,7 +209,9 @@ final class CudaAttention implements AutoCloseable {
 
     private void compute() {
       int h = cache.kvHeads, d = cache.headDim, k = config.topK(), queryBlocks = blocks - firstQueryBlock;
-      long keyMeans = (long) blocks * h * d, queryMeans = (long) queryBlocks * h * d;
+      boolean bound = config.selection() == AttentionConfig.Selection.BOUND;
+      // MEAN needs the key-block means; BOUND the element-wise minimum and maximum of each key block.
+      long keyMeans = (long) blocks * h * d * (bound ? 2 : 1), queryMeans = (long) queryBlocks * h * d;
       long count = (long) h * queryBlocks * blocks, rows = (long) h * queryBlocks;
       if (rows * k > Integer.MAX_VALUE - 8) {
         throw new IllegalStateException("too many block choices for one chunk: " + rows * k);
@@ -220,13 +222,21 @@ final class CudaAttention implements AutoCloseable {
       scratch = grow(scratch, selectedAt + 8 * rows * k, "select-and-merge block scores");
       long keyAt = scratch.address(), queryAt = keyAt + 4 * keyMeans, scoresAt = queryAt + 4 * queryMeans;
       int threads = Math.min(d, 128), b = config.blockSize();
-      device.launch("block_means", blocks, h, threads, 0, cache.pageTable(), cache.keySumOffset, layer, h, d, b, 0,
-          keyAt);
       device.launch("block_means", queryBlocks, h, threads, 0, cache.pageTable(), cache.querySumOffset, layer, h, d,
           b, firstQueryBlock, queryAt);
       int warpsPerBlock = 8;
-      device.launch("block_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
-          queryBlocks, blocks, h, d, scoresAt);
+      if (bound) {
+        long hiAt = keyAt + 4L * blocks * h * d;
+        device.launch(cache.type == GgmlType.BF16 ? "block_key_bounds_bf16" : "block_key_bounds_f32", blocks, h,
+            threads, 0, cache.pageTable(), layer, h, d, b, keyAt, hiAt);
+        device.launch("block_bound_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
+            hiAt, queryBlocks, blocks, h, d, scoresAt);
+      } else {
+        device.launch("block_means", blocks, h, threads, 0, cache.pageTable(), cache.keySumOffset, layer, h, d, b, 0,
+            keyAt);
+        device.launch("block_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
+            queryBlocks, blocks, h, d, scoresAt);
+      }
       device.launch("block_topk", queryBlocks, h, TOPK_THREADS, 0, scoresAt, queryBlocks, blocks, firstQueryBlock,
           config.merge(), config.sinkBlocks(), config.windowBlocks(), k, scratch.address() + bestAt,
           scratch.address() + selectedAt);

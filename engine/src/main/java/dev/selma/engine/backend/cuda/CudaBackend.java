@@ -319,10 +319,6 @@ public final class CudaBackend implements Backend {
     CudaActivations o = (CudaActivations) out, qq = (CudaActivations) q;
     CudaKvCache cache = (CudaKvCache) kvCache;
     check(o.rows() >= qq.rows() && o.cols() == qq.cols() && rope.headDim() == cache.headDim, "attention shapes");
-    if (config.scheme() == AttentionConfig.Scheme.SELECT_AND_MERGE && config.selection() != AttentionConfig.Selection.MEAN) {
-      throw new UnsupportedOperationException("select-and-merge selection " + config.selection()
-          + " runs on the CPU backend only; the CUDA backend scores blocks by their means (selection MEAN)");
-    }
     attention.run(o, qq, cache, layer, rope, config, stats);
   }
 
