@@ -160,6 +160,16 @@ public record AttentionConfig(
         new Original(), 1);
   }
 
+  /**
+   * Select-and-merge with blocks of 64, groups of 4, 1 sink and a window of 4, and as many chosen
+   * blocks as keep the gathered span {@code (sinks + top_k + window + merge)·64} inside {@code
+   * trainedWindow}, so that re-indexed positions never exceed it.
+   */
+  public static AttentionConfig selectAndMergeWithin(int trainedWindow) {
+    int block = 64, merge = 4, sinks = 1, window = 4;
+    return selectAndMerge(block, Math.max(1, trainedWindow / block - sinks - window - merge), merge, sinks, window);
+  }
+
   public AttentionConfig withPositions(Positions p) {
     return new AttentionConfig(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, p, ntkScale, selection);
   }

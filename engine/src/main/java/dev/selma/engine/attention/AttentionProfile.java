@@ -39,11 +39,7 @@ public record AttentionProfile(int trainedWindow, AttentionConfig longContext) {
       case "selfextend", "self-extend" -> AttentionConfig.dense().withPositions(new AttentionConfig.SelfExtend(
           metadata.getInt("selma.recommended.self_extend.group_size"),
           metadata.getInt("selma.recommended.self_extend.window")));
-      case "reindexed" -> {
-        int block = 64, merge = 4, sinks = 1, window = 4;
-        yield AttentionConfig.selectAndMerge(block, Math.max(1, trained / block - sinks - window - merge), merge, sinks,
-            window).withPositions(new AttentionConfig.Reindexed());
-      }
+      case "reindexed" -> AttentionConfig.selectAndMergeWithin(trained).withPositions(new AttentionConfig.Reindexed());
       default -> throw new ModelFormatException(metadata.file(), "selma.recommended.position_scheme",
           "unknown scheme '" + scheme + "'; Selma knows original, selfextend and reindexed");
     };

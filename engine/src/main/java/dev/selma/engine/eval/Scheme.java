@@ -24,13 +24,9 @@ public enum Scheme {
   /** Select-and-merge with blocks ranked by key bounds (Selection.BOUND), Self-Extend positions. */
   SELECT_MERGE_BOUND_SELF_EXTEND;
 
-  static final int BLOCK = 64, MERGE = 4, SINKS = 1, WINDOW = 4;
-
   /** The configuration for prompts of {@code length} tokens on a model trained on {@code trainedWindow}. */
   public AttentionConfig config(int length, int trainedWindow) {
-    // Re-indexed keys span (sinks + top_k + window + merge) blocks: keep that inside the trained window.
-    int topK = Math.max(1, trainedWindow / BLOCK - SINKS - WINDOW - MERGE);
-    AttentionConfig sm = AttentionConfig.selectAndMerge(BLOCK, topK, MERGE, SINKS, WINDOW);
+    AttentionConfig sm = AttentionConfig.selectAndMergeWithin(trainedWindow);
     return switch (this) {
       case DENSE -> AttentionConfig.dense();
       case SELF_EXTEND -> AttentionConfig.dense().withPositions(selfExtend(length, trainedWindow));
