@@ -327,7 +327,24 @@ class StandaloneAnswerTest {
       http2.stop();
     }
     assertEquals(before + 1, metric("selma.clientGone"));
+  }
 
+  @Test
+  void anHttp1ClientThatClosesItsConnectionStopsItsGeneration() throws Exception {
+    long before = metric("selma.clientGone");
+    java.net.URL base = jetty.getBaseUrl();
+    String body = "q=whales&selma.model=tiny&selma.maxNewTokens=3000&selma.temperature=1&selma.seed=11";
+    try (java.net.Socket socket = new java.net.Socket(base.getHost(), base.getPort())) {
+      String request = "POST " + base.getPath() + "/" + CORE + "/answer HTTP/1.1\r\n"
+          + "Host: " + base.getHost() + ":" + base.getPort() + "\r\n"
+          + "Content-Type: application/x-www-form-urlencoded\r\n"
+          + "Content-Length: " + body.length() + "\r\n\r\n" + body;
+      socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      socket.getOutputStream().flush();
+      awaitRunning(1);
+    }
+    awaitRunning(0);
+    assertEquals(before + 1, metric("selma.clientGone"));
   }
 
   private static void awaitRunning(int n) throws InterruptedException {
