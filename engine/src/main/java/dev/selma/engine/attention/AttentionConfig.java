@@ -150,7 +150,7 @@ public record AttentionConfig(
    * statistics; its other select-and-merge fields hold the suggested values and are not used.
    */
   public static AttentionConfig dense() {
-    return new AttentionConfig(Scheme.DENSE, 64, 64, 4, 1, 4, new Original(), 1);
+    return new AttentionConfig(Scheme.DENSE, DEFAULT_BLOCK_SIZE, 64, 4, 1, 4, new Original(), 1);
   }
 
   /** Select-and-merge at original positions. */
@@ -160,13 +160,21 @@ public record AttentionConfig(
         new Original(), 1);
   }
 
+  /** Tokens per block unless configured: the paper's choice. */
+  public static final int DEFAULT_BLOCK_SIZE = 64;
+
   /**
    * Select-and-merge with blocks of 64, groups of 4, 1 sink and a window of 4, and as many chosen
    * blocks as keep the gathered span {@code (sinks + top_k + window + merge)·64} inside {@code
    * trainedWindow}, so that re-indexed positions never exceed it.
    */
   public static AttentionConfig selectAndMergeWithin(int trainedWindow) {
-    int block = 64, merge = 4, sinks = 1, window = 4;
+    return selectAndMergeWithin(trainedWindow, DEFAULT_BLOCK_SIZE);
+  }
+
+  /** As {@link #selectAndMergeWithin(int)} with blocks of {@code block} tokens. */
+  public static AttentionConfig selectAndMergeWithin(int trainedWindow, int block) {
+    int merge = 4, sinks = 1, window = 4;
     return selectAndMerge(block, Math.max(1, trainedWindow / block - sinks - window - merge), merge, sinks, window);
   }
 

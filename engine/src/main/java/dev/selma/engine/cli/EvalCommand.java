@@ -30,7 +30,8 @@ final class EvalCommand implements Callable<Integer> {
 
   @Option(names = {"-m", "--model"}, required = true) Path model;
 
-  @Option(names = "--tasks", split = ",", defaultValue = "passkey", description = "passkey, niah-single, niah-multikey")
+  @Option(names = "--tasks", split = ",", defaultValue = "passkey",
+      description = "passkey, niah-single, niah-multikey, niah-multivalue")
   List<String> tasks;
 
   @Option(names = "--lengths", split = ",", defaultValue = "1024,2048,4096", description = "prompt lengths in tokens")
@@ -44,6 +45,10 @@ final class EvalCommand implements Callable<Integer> {
       description = "dense, self-extend, select-merge, select-merge-reindexed, select-merge-self-extend; "
           + "scheme@N runs it only at lengths up to N (e.g. dense@32768)")
   List<String> schemes;
+
+  @Option(names = "--block-size", defaultValue = "64",
+      description = "select-and-merge's block size; its top k follows so that re-indexed positions span the trained window")
+  int blockSize;
 
   @Option(names = "--haystack", description = "text file or folder of .txt files (prose for the needle tasks)")
   Path haystack;
@@ -77,7 +82,7 @@ final class EvalCommand implements Callable<Integer> {
       try {
         return Task.valueOf(t.toUpperCase(Locale.ROOT).replace('-', '_'));
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("unknown task '" + t + "'; use passkey, niah-single or niah-multikey");
+        throw new IllegalArgumentException("unknown task '" + t + "'; use passkey, niah-single, niah-multikey or niah-multivalue");
       }
     }).toList();
     List<Scheme> schemeList = new ArrayList<>();
@@ -90,7 +95,7 @@ final class EvalCommand implements Callable<Integer> {
         longest.put(scheme, Integer.parseInt(s.substring(at + 1)));
       }
     }
-    Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles, schemeList, seed, longest);
+    Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles, schemeList, seed, longest, blockSize);
     int context = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow() + 64;
     EngineOptions options = EngineOptions.of(model).withBackend(Choices.backend(backend)).withThreads(threads)
         .withContextLength(context);

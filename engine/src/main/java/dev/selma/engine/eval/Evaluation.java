@@ -1,9 +1,11 @@
 package dev.selma.engine.eval;
 
 import dev.selma.engine.Engine;
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.GenerationResult;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -25,9 +27,11 @@ import java.util.regex.Pattern;
  * @param seed seed of the needles
  * @param longest the longest prompt a scheme runs at (a scheme not in it runs at every length): dense
  *     attention's cost grows with the square of the length, so a grid can stop it where it stops fitting
+ * @param blockSize select-and-merge's block size (its top k follows, so that the keys it gathers still
+ *     span the trained window)
  */
 public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> depths, int needles,
-    List<Scheme> schemes, long seed, Map<Scheme, Integer> longest) {
+    List<Scheme> schemes, long seed, Map<Scheme, Integer> longest, int blockSize) {
   private static final Pattern NUMBER = Pattern.compile("\\d+");
 
   public Evaluation {
@@ -46,10 +50,10 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
     longest = Map.copyOf(longest);
   }
 
-  /** Every scheme at every length. */
+  /** Every scheme at every length, blocks of {@link AttentionConfig#DEFAULT_BLOCK_SIZE}. */
   public Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> depths, int needles, List<Scheme> schemes,
       long seed) {
-    this(tasks, lengths, depths, needles, schemes, seed, Map.of());
+    this(tasks, lengths, depths, needles, schemes, seed, Map.of(), AttentionConfig.DEFAULT_BLOCK_SIZE);
   }
 
   private boolean runs(Scheme scheme, int length) {
@@ -85,8 +89,12 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
                 continue;
               }
               long t0 = System.nanoTime();
-              GenerationResult r = engine.generate(engine.request(p.ids()).maxNewTokens(task == Task.PASSKEY ? 8 : 24)
-                  .attention(scheme.config(p.ids().length, trained).validateFor(engine.config()))
+              GenerationResult r = engine.generate(engine.request(p.ids()).maxNewTokens(switch (task) {
+                case PASSKEY -> 8;
+                case NIAH_SINGLE, NIAH_MULTIKEY -> 24;
+                case NIAH_MULTIVALUE -> 96;
+              })
+                  .attention(scheme.config(p.ids().length, trained, blockSize).validateFor(engine.config()))
                   .listener(new PrefillProgress(progress, scheme.label() + " " + p.ids().length + " tokens")).build());
               boolean correct = score(task, p.expected(), r.text());
               EvalResult e = new EvalResult(task, scheme, length, p.ids().length, depths.get(d), n, p.expected(),
@@ -128,12 +136,16 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
     }
   }
 
-  /** Landmark's passkey score (the first number is the key) or RULER's string_match_all. */
+  /**
+   * Landmark's passkey score (the first number is the key) or RULER's string_match_all: every one of
+   * the comma-separated expected values appears in the answer.
+   */
   static boolean score(Task task, String expected, String answer) {
     if (task == Task.PASSKEY) {
       Matcher m = NUMBER.matcher(answer);
       return m.find() && m.group().equals(expected);
     }
-    return answer.toLowerCase(Locale.ROOT).contains(expected.toLowerCase(Locale.ROOT));
+    String a = answer.toLowerCase(Locale.ROOT);
+    return Arrays.stream(expected.split(",")).allMatch(v -> a.contains(v.strip().toLowerCase(Locale.ROOT)));
   }
 }

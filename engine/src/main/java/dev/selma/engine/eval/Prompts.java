@@ -26,7 +26,7 @@ final class Prompts {
   private static final String[] THINGS = {"library", "cellar", "stables", "chapel", "gallery", "orangery",
       "boathouse", "tower"};
 
-  /** A prompt and what a correct answer contains. */
+  /** A prompt and what a correct answer contains (every value of a comma-separated list). */
   record Built(int[] ids, String expected) {}
 
   private final Engine engine;
@@ -60,9 +60,10 @@ final class Prompts {
       throw new IllegalArgumentException("task " + task + " needs a haystack text (--haystack)");
     }
     String attribute = ATTRIBUTES[random.nextInt(ATTRIBUTES.length)];
-    int count = task == Task.NIAH_MULTIKEY ? 4 : 1;
+    int count = task == Task.NIAH_SINGLE ? 1 : 4;
+    boolean multiValue = task == Task.NIAH_MULTIVALUE;
     List<String> entities = new ArrayList<>();
-    while (entities.size() < count) {
+    while (entities.size() < (multiValue ? 1 : count)) {
       String e = "the " + PLACES[random.nextInt(PLACES.length)] + " " + THINGS[random.nextInt(THINGS.length)];
       if (!entities.contains(e)) {
         entities.add(e);
@@ -76,7 +77,8 @@ final class Prompts {
     }
     int start = random.nextInt(Math.max(1, haystack.length() / 2));
     String prose = repeat(haystack.substring(start) + "\n\n" + haystack, targetTokens * 8);
-    String question = "What is the " + attribute + " of " + entities.get(0) + "?";
+    String question = multiValue ? "What are all the " + attribute + "s of " + entities.get(0) + "?"
+        : "What is the " + attribute + " of " + entities.get(0) + "?";
     int[] ids = fit(targetTokens, chars -> {
       StringBuilder text = new StringBuilder(prose.substring(0, chars));
       // Insert from the deepest needle up so that earlier offsets stay valid.
@@ -84,12 +86,13 @@ final class Prompts {
       order.sort((a, b) -> Double.compare(depths.get(b), depths.get(a)));
       for (int i : order) {
         int at = sentenceBoundary(text, (int) (chars * depths.get(i)));
-        text.insert(at, " The " + attribute + " of " + entities.get(i) + " is " + values.get(i) + ".");
+        text.insert(at, multiValue ? " One of the " + attribute + "s of " + entities.get(0) + " is " + values.get(i) + "."
+            : " The " + attribute + " of " + entities.get(i) + " is " + values.get(i) + ".");
       }
       String user = "Documents:\n\n[doc 1] id: haystack | title: Haystack\n" + text + "\n\nQuestion: " + question;
       return engine.encodeChat(List.of(Message.system(QA_SYSTEM), Message.user(user)));
     }, prose.length());
-    return new Built(ids, values.get(0));
+    return new Built(ids, multiValue ? String.join(",", values) : values.get(0));
   }
 
   /** The end of the sentence at or after {@code at} (or the end of the text). */

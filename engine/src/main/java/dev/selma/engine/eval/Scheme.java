@@ -24,9 +24,12 @@ public enum Scheme {
   /** Select-and-merge with blocks ranked by key bounds (Selection.BOUND), Self-Extend positions. */
   SELECT_MERGE_BOUND_SELF_EXTEND;
 
-  /** The configuration for prompts of {@code length} tokens on a model trained on {@code trainedWindow}. */
-  public AttentionConfig config(int length, int trainedWindow) {
-    AttentionConfig sm = AttentionConfig.selectAndMergeWithin(trainedWindow);
+  /**
+   * The configuration for prompts of {@code length} tokens on a model trained on {@code trainedWindow},
+   * select-and-merge in blocks of {@code blockSize} tokens.
+   */
+  public AttentionConfig config(int length, int trainedWindow, int blockSize) {
+    AttentionConfig sm = AttentionConfig.selectAndMergeWithin(trainedWindow, blockSize);
     return switch (this) {
       case DENSE -> AttentionConfig.dense();
       case SELF_EXTEND -> AttentionConfig.dense().withPositions(selfExtend(length, trainedWindow));

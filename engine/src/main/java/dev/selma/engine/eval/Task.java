@@ -15,5 +15,11 @@ public enum Task {
    */
   NIAH_SINGLE,
   /** As {@link #NIAH_SINGLE} with three more facts of the same attribute about other entities. */
-  NIAH_MULTIKEY
+  NIAH_MULTIKEY,
+  /**
+   * RULER's multi-value needle: four values of one attribute of one entity ("One of the vault codes of
+   * the Pemberley library is 48213."), each at its own depth, asked for all at once; right only if the
+   * answer contains all four.
+   */
+  NIAH_MULTIVALUE
 }

@@ -31,6 +31,12 @@ class ReportsTest {
   }
 
   @Test
+  void multiValueNeedlesNeedEveryValue() {
+    assertTrue(Evaluation.score(Task.NIAH_MULTIVALUE, "11111,22222", "They are 22222 and 11111."));
+    assertFalse(Evaluation.score(Task.NIAH_MULTIVALUE, "11111,22222", "One of them is 11111."));
+  }
+
+  @Test
   void jsonHoldsEveryResultWithItsAnswerEscaped() throws Exception {
     JsonNode json = new ObjectMapper().readTree(Reports.json(RESULTS));
     assertEquals(4, json.size());

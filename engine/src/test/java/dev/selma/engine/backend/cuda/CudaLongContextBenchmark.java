@@ -38,7 +38,7 @@ public final class CudaLongContextBenchmark {
       for (int length : lengths) {
         int[] prompt = new SplittableRandom(length).ints(length, 3, files.config().vocabSize()).toArray();
         for (String label : schemes) {
-          AttentionConfig config = Scheme.parse(label).config(length, trained);
+          AttentionConfig config = Scheme.parse(label).config(length, trained, AttentionConfig.DEFAULT_BLOCK_SIZE);
           try (Sequence seq = llama.newSequence(length + steps + 1, chunk)) {
             seq.attention(config);
             long t0 = System.nanoTime();
