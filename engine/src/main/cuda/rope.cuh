@@ -15,13 +15,26 @@ struct RopeTables {
   int interleaved;    // pairs (2i, 2i+1) instead of (i, i + d/2)
 };
 
-// Rotates pair i of the head vector v (in shared memory) to position pos.
-__device__ __forceinline__ void rope_rotate_pair(const RopeTables& t, float* v, int half, int i, long long pos) {
+// cos and sin (times the attention factor) of pair i's angle at position pos.
+__device__ __forceinline__ void rope_cos_sin(const RopeTables& t, int half, int i, long long pos, float* c, float* s) {
   int lo = (int)(pos % ROPE_SPLIT), hi = (int)(pos / ROPE_SPLIT);
   float lc = t.lo_cos[lo * half + i], ls = t.lo_sin[lo * half + i];
   float hc = t.hi_cos[(size_t)hi * half + i], hs = t.hi_sin[(size_t)hi * half + i];
-  float c = (lc * hc - ls * hs) * t.factor, s = (ls * hc + lc * hs) * t.factor;
-  int a = t.interleaved ? 2 * i : i, b = t.interleaved ? 2 * i + 1 : i + half;
+  *c = (lc * hc - ls * hs) * t.factor;
+  *s = (ls * hc + lc * hs) * t.factor;
+}
+
+// The dimensions that pair i rotates together.
+__device__ __forceinline__ int rope_first(const RopeTables& t, int half, int i) { return t.interleaved ? 2 * i : i; }
+__device__ __forceinline__ int rope_second(const RopeTables& t, int half, int i) {
+  return t.interleaved ? 2 * i + 1 : i + half;
+}
+
+// Rotates pair i of the head vector v (in shared memory) to position pos.
+__device__ __forceinline__ void rope_rotate_pair(const RopeTables& t, float* v, int half, int i, long long pos) {
+  float c, s;
+  rope_cos_sin(t, half, i, pos, &c, &s);
+  int a = rope_first(t, half, i), b = rope_second(t, half, i);
   float x0 = v[a], x1 = v[b];
   v[a] = x0 * c - x1 * s;
   v[b] = x1 * c + x0 * s;

@@ -11,21 +11,34 @@ import java.util.List;
 /**
  * The host side of attention on the GPU: plans a layer's attention with {@link AttentionPlanner}
  * (ranking select-and-merge's candidate blocks on the GPU when the planner asks), uploads the plan's
- * arrays with a list of work items, and launches {@code attention.cu} (and {@code
- * attention_combine.cu} when the keys are split over several blocks).
+ * arrays with a list of work items, and launches a kernel that executes the plan: {@code
+ * attention_tc.cu} on tensor cores for prefill chunks, {@code attention_decode.cu} for one token (both
+ * for bf16 pages, one position branch and head dimension 64 or 128), else {@code attention.cu}; the
+ * decode kernels split the keys over several blocks and {@code attention_combine.cu} merges them.
  */
 final class CudaAttention implements AutoCloseable {
   // Shapes of attention.cuh.
   private static final int KEYS = 32, ROWS = 32, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
+  // Shapes of attention_tc.cu.
+  private static final int TC_ROWS = 128, TC_KEYS = 64, TC_THREADS = 256, TC_PAD = 8, TC_MIN_TOKENS = 16;
+  /**
+   * Largest scratch of keys rotated once per entry (rope_keys.cu); beyond, each item rotates its own.
+   * Not final so that the GPU tests can take the other path on small models.
+   */
+  static volatile long rotatedKeysBytes = 1L << 30;
+  // Shapes of attention_decode.cu.
+  private static final int DECODE_THREADS = 128, DECODE_MAX_GROUP = 8;
   private static final int TOPK_THREADS = 256;
 
   private final CudaDevice device;
   private final DeviceMemory memory;
   private final Staging staging;
+  private final boolean specialisedAllowed;
   private RopeTables rope;
-  private DeviceBuffer partials, scratch;
+  private DeviceBuffer partials, scratch, rotatedKeys;
 
-  CudaAttention(CudaDevice device, DeviceMemory memory, Staging staging) {
+  CudaAttention(CudaDevice device, DeviceMemory memory, Staging staging, boolean specialised) {
+    this.specialisedAllowed = specialised;
     this.device = device;
     this.memory = memory;
     this.staging = staging;
@@ -45,9 +58,15 @@ final class CudaAttention implements AutoCloseable {
         kvHeads, new GpuRanker(cache, layer, config, start, chunk)));
     AttentionPlan plan = planned[0];
     stats.record(layer, plan);
+    AttentionPlan.PositionMap map = plan.positionMap();
+    boolean specialised = cache.type == GgmlType.BF16 && (d == 64 || d == 128) && !map.selfExtend();
+    boolean tensorCores = specialisedAllowed && specialised && chunk >= TC_MIN_TOKENS
+        && tcSharedBytes(d) <= device.sharedMemoryOptIn();
+    boolean decode = specialisedAllowed && specialised && chunk == 1 && group <= DECODE_MAX_GROUP;
+    int rowsPerItem = tensorCores ? TC_ROWS : ROWS;
 
-    // Work items: up to ROWS (token, query head) rows of one plan entry.
-    int tokensPerItem = Math.max(1, ROWS / group), headsPerItem = Math.min(group, ROWS);
+    // Work items: up to rowsPerItem (token, query head) rows of one plan entry.
+    int tokensPerItem = Math.max(1, rowsPerItem / group), headsPerItem = Math.min(group, rowsPerItem);
     int items = 0, maxKeys = 0;
     for (int tile = 0; tile < plan.tiles(); tile++) {
       int queries = plan.tileEnd()[tile] - plan.tileStart()[tile];
@@ -73,13 +92,24 @@ final class CudaAttention implements AutoCloseable {
       }
     }
     // Few items (decode): split each entry's keys so that the GPU has about two blocks per multiprocessor.
-    int chunks = Math.max(1, ceilDiv(maxKeys, KEYS));
+    // The tensor-core kernel runs prefill chunks, which have items enough, and never splits.
+    int chunks = tensorCores ? 1 : Math.max(1, ceilDiv(maxKeys, KEYS));
     int splits = Math.min(chunks, Math.max(1, ceilDiv(2 * device.multiprocessors(), items)));
     int chunksPerSplit = ceilDiv(chunks, splits);
     splits = ceilDiv(chunks, chunksPerSplit);
 
+    // Tensor cores: each entry's keys rotated once, row rowBase[e] + f for its f-th key.
+    int entries = plan.keyOffsets().length - 1;
+    int[] rowBase = new int[tensorCores ? entries : 0];
+    long rotatedRows = 0;
+    for (int e = 0; e < rowBase.length; e++) {
+      rowBase[e] = (int) Math.min(Integer.MAX_VALUE, rotatedRows);
+      rotatedRows += (long) (plan.keyOffsets()[e + 1] - plan.keyOffsets()[e]) * plan.blockSize();
+    }
+    boolean rotateOnce = tensorCores && 2L * rotatedRows * d <= rotatedKeysBytes;
+
     // One upload for the whole plan: the ring may wrap between uploads, never inside one.
-    int[][] parts = {work, plan.keyOffsets(), plan.keyBlocks(), plan.keyPositions(), plan.queryShift()};
+    int[][] parts = {work, plan.keyOffsets(), plan.keyBlocks(), plan.keyPositions(), plan.queryShift(), rowBase};
     int total = 0;
     for (int[] p : parts) {
       total += p.length;
@@ -94,19 +124,28 @@ final class CudaAttention implements AutoCloseable {
     }
     long base = staging.ints(packed);
     long itemsAt = base + at[0], offsetsAt = base + at[1], blocksAt = base + at[2], positionsAt = base + at[3],
-        shiftAt = base + at[4];
-    AttentionPlan.PositionMap map = plan.positionMap();
+        shiftAt = base + at[4], rowBaseAt = base + at[5];
     RopeTables tables = tables(ropeOfModel);
     tables.ensure(plan.keyLength() + (long) map.neighbourWindow());
-
-    boolean two = map.selfExtend();
-    int dp = d + 1;
-    int sharedBytes = 4 * (ROWS * dp * (two ? 2 : 1) + KEYS * dp * (two ? 2 : 1) + KEYS * d + 2 * KEYS + 2 * ROWS);
-    if (sharedBytes > device.sharedMemoryOptIn()) {
-      throw new IllegalArgumentException("attention with head dimension " + d + " needs " + sharedBytes
-          + " bytes of shared memory; the GPU offers " + device.sharedMemoryOptIn());
+    float scale = (float) (1 / Math.sqrt(d));
+    if (tensorCores) {
+      long rotated = 0;
+      if (rotateOnce && rotatedRows > 0) {
+        rotatedKeys = grow(rotatedKeys, 2L * rotatedRows * d, "keys rotated for tensor-core attention");
+        rotated = rotatedKeys.address();
+        device.launch("rope_keys_bf16", ceilDiv(maxKeys, TC_KEYS), entries, TC_THREADS, 0, rotated, rowBaseAt,
+            cache.pageTable(), layer, kvHeads, d, offsetsAt, blocksAt, positionsAt, plan.blockSize(), plan.keyLength(),
+            map.period(), tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(),
+            ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0);
+      }
+      device.launch("attention_tc_bf16_d" + d, items, 1, TC_THREADS, tcSharedBytes(d),
+          out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, group,
+          itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(), map.period(),
+          tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(),
+          cache.interleavedRope ? 1 : 0, scale, rotated, rowBaseAt);
+      return;
     }
-    String kernel = kernel(cache.type, d);
+
     long partO = 0, partMl = 0;
     if (splits > 1) {
       long rows = (long) splits * items * ROWS;
@@ -114,16 +153,37 @@ final class CudaAttention implements AutoCloseable {
       partO = partials.address();
       partMl = partO + rows * d * 4;
     }
-    device.launch(kernel, items, splits, THREADS, sharedBytes,
-        out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
-        itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(),
-        map.groupSize(), map.neighbourWindow(), map.period(), tables.loCos(), tables.loSin(), tables.hiCos(),
-        tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0, (float) (1 / Math.sqrt(d)),
-        chunksPerSplit, partO, partMl);
+    if (decode) {
+      device.launch("attention_decode_bf16_d" + d, items, splits, DECODE_THREADS, 0,
+          out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
+          itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(), map.period(),
+          tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(),
+          cache.interleavedRope ? 1 : 0, scale, chunksPerSplit, partO, partMl);
+    } else {
+      boolean two = map.selfExtend();
+      int dp = d + 1;
+      int sharedBytes = 4 * (ROWS * dp * (two ? 2 : 1) + KEYS * dp * (two ? 2 : 1) + KEYS * d + 2 * KEYS + 2 * ROWS);
+      if (sharedBytes > device.sharedMemoryOptIn()) {
+        throw new IllegalArgumentException("attention with head dimension " + d + " needs " + sharedBytes
+            + " bytes of shared memory; the GPU offers " + device.sharedMemoryOptIn());
+      }
+      device.launch(kernel(cache.type, d), items, splits, THREADS, sharedBytes,
+          out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
+          itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(),
+          map.groupSize(), map.neighbourWindow(), map.period(), tables.loCos(), tables.loSin(), tables.hiCos(),
+          tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0, scale,
+          chunksPerSplit, partO, partMl);
+    }
     if (splits > 1) {
       device.launch("attention_combine", items, ROWS, Math.min(d, 128), 0,
           out.address(), q.cols(), start, kvHeads, d, group, itemsAt, splits, partO, partMl);
     }
+  }
+
+  /** Shared memory of attention_tc.cu: bf16 queries, keys, values and probabilities, then indices. */
+  private static int tcSharedBytes(int d) {
+    int ld = d + TC_PAD, pld = TC_KEYS + TC_PAD;
+    return 2 * (TC_ROWS * ld + 2 * TC_KEYS * ld + TC_ROWS * pld) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
   }
 
   /**
@@ -141,6 +201,8 @@ final class CudaAttention implements AutoCloseable {
     for (int width = 32; width <= MAX_DIM; width *= 2) {
       names.add(kernel(GgmlType.BF16, width));
     }
+    names.add("attention_tc_bf16_d64");
+    names.add("attention_tc_bf16_d128");
     return names.toArray(String[]::new);
   }
 
@@ -252,6 +314,9 @@ final class CudaAttention implements AutoCloseable {
     }
     if (partials != null) {
       memory.release(partials);
+    }
+    if (rotatedKeys != null) {
+      memory.release(rotatedKeys);
     }
     if (scratch != null) {
       memory.release(scratch);

@@ -29,6 +29,8 @@ public final class CudaBackend implements Backend {
   /** Floats converted per step when a weight is uploaded as fp32 and stored as bf16. */
   private static final int CONVERT_FLOATS = 4 << 20;
   private static final int THREADS = 256;
+  /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
+  private static final int GEMV_ROWS = 4;
 
   private final CudaOptions options;
   private final CudaDevice device;
@@ -45,7 +47,7 @@ public final class CudaBackend implements Backend {
     this.memory = new DeviceMemory(device);
     this.staging = new Staging(device, memory, STAGING_BYTES, RING_BYTES);
     this.cublas = new Cublas(device.stream());
-    this.attention = new CudaAttention(device, memory, staging);
+    this.attention = new CudaAttention(device, memory, staging, options.specialisedAttention());
     for (String k : CudaAttention.kernels()) {
       device.allowSharedMemory(k, device.sharedMemoryOptIn());
     }
@@ -256,6 +258,10 @@ public final class CudaBackend implements Backend {
     if (w.type() == GgmlType.F32) {
       device.timed("cublasGemmEx", () ->
           cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_32F));
+    } else if (tokens <= GEMV_ROWS && w.cols() % 8 == 0) {
+      // Decode: bandwidth-bound, so gemv.cu streams the weights and keeps the activations fp32.
+      device.launch("gemv_bf16", ceilDiv(32L * w.rows(), THREADS), 1, THREADS, 0, o.address(), w.address(),
+          in.address(), w.cols(), w.rows(), tokens);
     } else {
       // cuBLAS multiplies like types: the activations are rounded to bf16, products summed in fp32.
       long n = in.elements();
@@ -349,6 +355,10 @@ public final class CudaBackend implements Backend {
       memory.release(b);
     }
     return memory.allocate(bytes, what);
+  }
+
+  private static int ceilDiv(long a, long b) {
+    return (int) ((a + b - 1) / b);
   }
 
   private static void check(boolean ok, String what) {

@@ -8,8 +8,12 @@ package dev.selma.engine.backend.cuda;
  *     {@code --load-format dummy}): for benchmarks of real shapes without real files
  * @param seed seed of the dummy weights
  * @param device CUDA device ordinal
+ * @param specialisedAttention attention kernels for the common cases where they apply: prefill on
+ *     tensor cores ({@code attention_tc.cu}) and one-token decode ({@code attention_decode.cu}); off,
+ *     every plan runs on the general kernel ({@code attention.cu}), for comparisons of the two
  */
-public record CudaOptions(Precision precision, boolean dummyWeights, long seed, int device) {
+public record CudaOptions(Precision precision, boolean dummyWeights, long seed, int device,
+    boolean specialisedAttention) {
 
   /** Element type of weights and KV cache on the GPU; activations and accumulation are fp32 in both. */
   public enum Precision {
@@ -28,16 +32,20 @@ public record CudaOptions(Precision precision, boolean dummyWeights, long seed, 
     }
   }
 
-  /** bf16, the file's weights, device 0. */
+  /** bf16, the file's weights, device 0, specialised attention kernels. */
   public static CudaOptions defaults() {
-    return new CudaOptions(Precision.BF16, false, 0, 0);
+    return new CudaOptions(Precision.BF16, false, 0, 0, true);
   }
 
   public CudaOptions withPrecision(Precision p) {
-    return new CudaOptions(p, dummyWeights, seed, device);
+    return new CudaOptions(p, dummyWeights, seed, device, specialisedAttention);
   }
 
   public CudaOptions withDummyWeights(long seed) {
-    return new CudaOptions(precision, true, seed, device);
+    return new CudaOptions(precision, true, seed, device, specialisedAttention);
+  }
+
+  public CudaOptions withSpecialisedAttention(boolean on) {
+    return new CudaOptions(precision, dummyWeights, seed, device, on);
   }
 }

@@ -174,6 +174,54 @@ class CudaBackendTest {
     compare(bf16, ALL.stream().filter(a -> a.scheme() == AttentionConfig.Scheme.DENSE).toList(), true);
   }
 
+  /**
+   * The specialised attention kernels (tensor-core prefill, one-token decode) against the general one
+   * on the same bf16 weights and pages, for every plan they take (dense and select-and-merge at
+   * original, re-indexed and CRD positions) at head widths 64 and 128, prefill and decode. They round
+   * differently (the tensor-core kernel rounds rotated queries, keys and probabilities to bf16), so the
+   * bound is the bf16 one of {@link #compare}.
+   */
+  @Test
+  void specialisedAttentionKernelsMatchTheGeneralOne() {
+    List<AttentionConfig> configs = List.of(AttentionConfig.dense(),
+        AttentionConfig.dense().withPositions(new CrdNtk(64, 4)), SPARSE, SPARSE.withPositions(new Reindexed()),
+        SPARSE.withSelection(AttentionConfig.Selection.BOUND).withPositions(new Reindexed()),
+        AttentionConfig.selectAndMerge(16, 3, 1, 0, 0).withPositions(new CrdNtk(64, 4)));
+    StringBuilder failures = new StringBuilder();
+    try (CudaBackend general = CudaBackend.open(CudaOptions.defaults().withSpecialisedAttention(false))) {
+      for (ModelConfig config : MODELS.stream().filter(c -> c.headDim() == 64 || c.headDim() == 128).toList()) {
+        LlamaWeights exact = RandomModel.weights(config, 11), weights = Bf16Twin.of(exact);
+        int[] tokens = Arrays.stream(TOKENS).map(t -> t % config.vocabSize()).toArray();
+        Llama specialised = new Llama(config, weights, bf16), plain = new Llama(config, weights, general);
+        for (AttentionConfig attention : configs) {
+          float bound = Math.max(BF16_TOLERANCE, 2 * worst(prefill(new Llama(config, exact, cpu), attention, tokens, 64),
+              prefill(new Llama(config, weights, cpu), attention, tokens, 64)));
+          float[][] reference = prefill(plain, attention, tokens, 64);
+          float prefill = worst(reference, prefill(specialised, attention, tokens, 64));
+          // The same with every item rotating its own keys (what prompts too long for the scratch do).
+          long scratch = CudaAttention.rotatedKeysBytes;
+          CudaAttention.rotatedKeysBytes = 0;
+          float unrotated;
+          try {
+            unrotated = worst(reference, prefill(specialised, attention, tokens, 64));
+          } finally {
+            CudaAttention.rotatedKeysBytes = scratch;
+          }
+          AttentionStats[] stats = new AttentionStats[1];
+          float decode = worst(decode(plain, attention, stats), decode(specialised, attention, stats));
+          String line = String.format(java.util.Locale.ROOT,
+              "specialised vs general kernels d=%d %s: prefill %.2e (keys rotated per item %.2e), decode %.2e "
+                  + "(bound %.2e)", config.headDim(), attention, prefill, unrotated, decode, bound);
+          System.out.println(line);
+          if (!(prefill <= bound && unrotated <= bound && decode <= bound)) {
+            failures.append(line).append('\n');
+          }
+        }
+      }
+    }
+    assertTrue(failures.isEmpty(), "beyond the bounds:\n" + failures);
+  }
+
   @Test
   void greedyContinuationsEqualTheCpusInFp32Mode() {
     ModelConfig config = MODELS.get(2);

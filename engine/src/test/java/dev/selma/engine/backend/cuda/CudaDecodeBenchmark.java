@@ -1,5 +1,7 @@
 package dev.selma.engine.backend.cuda;
 
+import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.eval.Scheme;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.Sequence;
 import dev.selma.engine.model.ModelConfig;
@@ -12,7 +14,11 @@ import java.util.SplittableRandom;
  * context, then greedy-free decode steps (each appends one token and reads its logits, as generation
  * does). Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
  *
- * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s]</pre>
+ * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s] [prefill chunk]
+ * [specialised|general] [scheme]</pre>
+ *
+ * <p>{@code scheme} is one of {@code selma eval}'s ({@link Scheme}), sized to the architecture's context
+ * length as its trained window; dense when absent.
  */
 public final class CudaDecodeBenchmark {
   private CudaDecodeBenchmark() {}
@@ -22,8 +28,12 @@ public final class CudaDecodeBenchmark {
     int context = args.length > 1 ? Integer.parseInt(args[1]) : 4096;
     int steps = args.length > 2 ? Integer.parseInt(args[2]) : 64;
     double bandwidth = args.length > 3 ? Double.parseDouble(args[3]) : 0;
+    int chunk = args.length > 4 ? Integer.parseInt(args[4]) : 512;
+    boolean specialised = args.length <= 5 || args[5].equals("specialised");
+    Scheme scheme = args.length > 6 ? Scheme.parse(args[6]) : Scheme.DENSE;
     ModelConfig config = DummyWeights.architecture(arch);
-    try (CudaBackend gpu = CudaBackend.open(CudaOptions.defaults().withDummyWeights(1))) {
+    try (CudaBackend gpu = CudaBackend.open(
+        CudaOptions.defaults().withDummyWeights(1).withSpecialisedAttention(specialised))) {
       long t0 = System.nanoTime();
       Llama model = new Llama(config, DummyWeights.tensors(config), gpu);
       gpu.synchronize();
@@ -36,12 +46,18 @@ public final class CudaDecodeBenchmark {
           weightBytes / 1e9, loadSeconds);
 
       int[] prompt = new SplittableRandom(3).ints(context, 0, config.vocabSize()).toArray();
-      try (Sequence seq = model.newSequence(context + steps + 8, 512)) {
+      try (Sequence seq = model.newSequence(context + steps + 8, chunk)) {
+        AttentionConfig attention = scheme.config(context, config.maxPositionEmbeddings(),
+            AttentionConfig.DEFAULT_BLOCK_SIZE);
+        seq.attention(attention);
+        System.out.println("attention: " + scheme.label() + " " + attention);
         long p0 = System.nanoTime();
         float[] logits = seq.append(prompt);
         double prefill = (System.nanoTime() - p0) / 1e9;
-        System.out.printf(Locale.ROOT, "prefill %d tokens: %.2f s, %.0f tokens/s%n", context, prefill,
-            context / prefill);
+        System.out.printf(Locale.ROOT, "prefill %d tokens in chunks of %d (" + (specialised ? "specialised" : "general")
+            + " attention kernels): %.2f s, %.0f tokens/s, peak GPU memory %.2f GB%n",
+            context, chunk, prefill, context / prefill, gpu.peakDeviceBytes() / 1e9);
+        gpu.profile(); // under -Dselma.cuda.profile=true: forget the prefill's, keep the decode steps'
         double[] ms = new double[steps];
         int token = 1;
         for (int i = 0; i < steps; i++) {
@@ -59,6 +75,10 @@ public final class CudaDecodeBenchmark {
           double floorMs = stepBytes / (bandwidth * 1e9) * 1e3;
           System.out.printf(Locale.ROOT, "weight-read floor at %.0f GB/s: %.2f ms/token (%.0f tokens/s); "
               + "decode reaches %.0f %% of it%n", bandwidth, floorMs, 1000 / floorMs, 100 * floorMs / median);
+        }
+        String profile = gpu.profile();
+        if (!profile.isEmpty()) {
+          System.out.println("decode profile (every operation run alone):\n" + profile);
         }
         System.out.printf(Locale.ROOT, "peak GPU memory held by Selma: %.2f GB; KV cache %.2f GB; logit[0] %.4f%n",
             gpu.peakDeviceBytes() / 1e9, seq.cache().bytes() / 1e9, logits[0]);

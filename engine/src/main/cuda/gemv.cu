@@ -1,0 +1,49 @@
+// Matrix-vector products for decode: y[r] = W x[r] for a few rows r (one token, or a few), W bf16
+// [out][in] row-major, x and y fp32. At one token a linear layer reads every weight once and does two
+// flops per weight, so it is bound by memory bandwidth: one warp streams one weight row in 16-byte
+// loads (8 weights), marked evict-first so that they do not push the activations out of L2, and keeps
+// up to GEMV_ROWS sums. Unlike the GEMM path the activations stay fp32 (no rounding to bf16).
+// Needs in % 8 == 0 and 16-byte aligned rows; the host falls back to cuBLAS otherwise.
+#include "common.cuh"
+
+#define GEMV_ROWS 4
+
+template <int R>
+__device__ __forceinline__ void gemv_warp(float* y, const __nv_bfloat16* w, const float* x, int in, int out,
+                                          int row, int lane) {
+  const uint4* wr = reinterpret_cast<const uint4*>(w + (size_t)row * in);
+  int vecs = in >> 3;
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; r++) acc[r] = 0.f;
+#pragma unroll 4
+  for (int v = lane; v < vecs; v += 32) {
+    uint4 p = __ldcs(wr + v);
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&p);
+    float2 w0 = __bfloat1622float2(h[0]), w1 = __bfloat1622float2(h[1]);
+    float2 w2 = __bfloat1622float2(h[2]), w3 = __bfloat1622float2(h[3]);
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+      const float4* xr = reinterpret_cast<const float4*>(x + (size_t)r * in) + 2 * v;
+      float4 a = xr[0], b = xr[1];
+      acc[r] += w0.x * a.x + w0.y * a.y + w1.x * a.z + w1.y * a.w + w2.x * b.x + w2.y * b.y + w3.x * b.z + w3.y * b.w;
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; r++) {
+    float s = warp_sum(acc[r]);
+    if (lane == 0) y[(size_t)r * out + row] = s;
+  }
+}
+
+// One warp per output feature; rows in [1, GEMV_ROWS].
+extern "C" __global__ void gemv_bf16(float* y, const __nv_bfloat16* w, const float* x, int in, int out, int rows) {
+  int row = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
+  if (row >= out) return;
+  switch (rows) {
+    case 1: gemv_warp<1>(y, w, x, in, out, row, lane); break;
+    case 2: gemv_warp<2>(y, w, x, in, out, row, lane); break;
+    case 3: gemv_warp<3>(y, w, x, in, out, row, lane); break;
+    default: gemv_warp<GEMV_ROWS>(y, w, x, in, out, row, lane); break;
+  }
+}
