@@ -96,17 +96,8 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
     if (first_token > last_query) break;
     __syncthreads();  // the previous step's keys and values are no longer read
     if (tid < ATT_KEYS) {
-      long long f = f0 + tid;
-      int token = INT_MAX, logical = 0;
-      if (f < total) {
-        int i = from + (int)(f / block_size), off = (int)(f % block_size);
-        int t = key_blocks[i] * block_size + off;
-        if (t < key_length) {
-          token = t;
-          logical = key_positions[i] + off;
-        }
-      }
-      ktok[tid] = token;
+      int logical = 0;
+      ktok[tid] = plan_key(key_blocks, key_positions, from, total, block_size, key_length, f0 + tid, &logical);
       klog[tid] = logical;
     }
     __syncthreads();

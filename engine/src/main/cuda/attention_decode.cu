@@ -70,39 +70,52 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
   long long total = (long long)(to - from) * block_size;
   long long k0 = (long long)blockIdx.y * chunks_per_split * ATT_KEYS;
   long long k1 = min(total, k0 + (long long)chunks_per_split * ATT_KEYS);
-  for (long long f = k0 + warp; f < k1; f += DEC_WARPS) {
-    int i = from + (int)(f / block_size), off = (int)(f % block_size);
-    int t = key_blocks[i] * block_size + off;
-    if (t > token) break;  // keys come in token order: the rest are in the future
-    if (t >= key_length) continue;
-    long long kpos = map.neighbour((long long)key_positions[i] + off);
-    const __nv_bfloat16* kr = kv_row<__nv_bfloat16>(pages, 0, layer, kv_heads, head_dim, kv_head, t);
-    const __nv_bfloat16* vr = kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t);
-    float k[DPL], v[DPL];
+  // Two keys in flight per warp (f and f + DEC_WARPS): decode is bound by the latency of their loads.
+  for (long long f = k0 + warp; f < k1; f += 2 * DEC_WARPS) {
+    float k[2][DPL], v[2][DPL];
+    bool seen[2], past = false;
 #pragma unroll
-    for (int p = 0; p < PAIRS; p++) {
-      float c, s;
-      rope_cos_sin(rope, half, lane + 32 * p, kpos, &c, &s);
-      float x0 = __bfloat162float(kr[dim[2 * p]]), x1 = __bfloat162float(kr[dim[2 * p + 1]]);
-      k[2 * p] = x0 * c - x1 * s;
-      k[2 * p + 1] = x1 * c + x0 * s;
-      v[2 * p] = __bfloat162float(vr[dim[2 * p]]);
-      v[2 * p + 1] = __bfloat162float(vr[dim[2 * p + 1]]);
+    for (int u = 0; u < 2; u++) {
+      long long fu = f + u * DEC_WARPS;
+      int logical = 0;
+      int t = fu < k1 ? plan_key(key_blocks, key_positions, from, total, block_size, key_length, fu, &logical)
+                      : INT_MAX;
+      seen[u] = t <= token;
+      past |= t != INT_MAX && t > token;
+      if (!seen[u]) continue;
+      long long kpos = map.neighbour(logical);
+      const __nv_bfloat16* kr = kv_row<__nv_bfloat16>(pages, 0, layer, kv_heads, head_dim, kv_head, t);
+      const __nv_bfloat16* vr = kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t);
+#pragma unroll
+      for (int p = 0; p < PAIRS; p++) {
+        float c, s;
+        rope_cos_sin(rope, half, lane + 32 * p, kpos, &c, &s);
+        float x0 = __bfloat162float(kr[dim[2 * p]]), x1 = __bfloat162float(kr[dim[2 * p + 1]]);
+        k[u][2 * p] = x0 * c - x1 * s;
+        k[u][2 * p + 1] = x1 * c + x0 * s;
+        v[u][2 * p] = __bfloat162float(vr[dim[2 * p]]);
+        v[u][2 * p + 1] = __bfloat162float(vr[dim[2 * p + 1]]);
+      }
     }
 #pragma unroll
-    for (int h = 0; h < DEC_MAX_GROUP; h++) {
-      if (h >= ng) continue;  // not break: constant indices keep the arrays in registers
-      float x = 0.f;
+    for (int u = 0; u < 2; u++) {
+      if (!seen[u]) continue;  // warp-uniform
 #pragma unroll
-      for (int j = 0; j < DPL; j++) x += qr[h][j] * k[j];
-      x = warp_sum(x);
-      float m_new = fmaxf(m[h], x);
-      float correction = expf(m[h] - m_new), pk = expf(x - m_new);
-      l[h] = l[h] * correction + pk;
-      m[h] = m_new;
+      for (int h = 0; h < DEC_MAX_GROUP; h++) {
+        if (h >= ng) continue;  // not break: constant indices keep the arrays in registers
+        float x = 0.f;
 #pragma unroll
-      for (int j = 0; j < DPL; j++) acc[h][j] = acc[h][j] * correction + pk * v[j];
+        for (int j = 0; j < DPL; j++) x += qr[h][j] * k[u][j];
+        x = warp_sum(x);
+        float m_new = fmaxf(m[h], x);
+        float correction = expf(m[h] - m_new), pk = expf(x - m_new);
+        l[h] = l[h] * correction + pk;
+        m[h] = m_new;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) acc[h][j] = acc[h][j] * correction + pk * v[u][j];
+      }
     }
+    if (past) break;  // keys come in token order: the rest are in the future
   }
 
   // Merge the warps' states (a warp that saw no key has m = -inf and weighs nothing).

@@ -4,17 +4,17 @@
 //
 // A block of TC_WARPS warps takes one work item: up to TC_ROWS (query token, query head) rows that
 // share a plan entry (tile, KV head), 16 rows a warp. Queries are rotated to their positions once and
-// kept as bf16 fragments. The entry's keys are walked TC_KEYS at a time into shared memory as bf16,
-// with the values: keys are cached before RoPE, and all items of an entry need them rotated to the
-// same positions, so rope_keys.cu rotates each entry's keys once per chunk into a scratch that the
-// items copy from (ROTATED); where that scratch would be too large, each item rotates the keys it
-// loads itself, in fp32. Each warp then computes its 16 x TC_KEYS scores
-// (S = Q K^T), updates its online softmax in registers, writes P as bf16 and accumulates O += P V.
+// kept as bf16 fragments. Keys are cached before RoPE; rope_keys.cu has rotated each entry's keys to
+// the entry's positions into `rotated` (row row_base[e] + f for the entry's f-th key), so the block
+// copies keys from there and values from the pages, TC_KEYS at a time, with cp.async into two shared
+// buffers: the next step's copy runs while this step computes. Each warp computes its 16 x TC_KEYS
+// scores (S = Q K^T), updates its online softmax in registers, writes P as bf16 over its own rows of
+// the queries' shared buffer (read only before the first step) and accumulates O += P V.
 //
 // The softmax and the rescaling of O read accumulator fragments element by element, which relies on
 // the layout of a 16x16 fp32 accumulator on sm_80 and later (two m16n8 mma tiles: element i of lane l
 // is row l/4 + 8*((i/2)%2), column 2*(l%4) + i%2 + 8*(i/4)); the GPU tests compare the result with the
-// CPU's attention, so a GPU where this does not hold fails them.
+// general kernel's, so a GPU where this does not hold fails them.
 #include <mma.h>
 #include <math_constants.h>
 #include "attention.cuh"
@@ -31,24 +31,30 @@ using namespace nvcuda;
 __device__ __forceinline__ int acc_row(int lane, int i) { return (lane >> 2) + 8 * ((i >> 1) & 1); }
 __device__ __forceinline__ int acc_col(int lane, int i) { return ((lane & 3) << 1) + (i & 1) + 8 * (i >> 2); }
 
-template <int D, bool ROTATED>
+// 16 bytes from global to shared memory without passing through registers; zeros when !valid.
+__device__ __forceinline__ void copy16_async(void* dst, const void* src, bool valid) {
+  unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
+}
+
+template <int D>
 __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_start, const long long* pages,
                           long long value_offset, int layer, int kv_heads, int group, const int* items,
-                          const int* key_offsets, const int* key_blocks, const int* key_positions,
-                          const int* query_shift, int block_size, int key_length, PositionMap map,
-                          RopeTables rope, float scale, const __nv_bfloat16* rotated, const int* row_base) {
+                          int first_item, const int* key_offsets, const int* key_blocks, const int* key_positions,
+                          const int* query_shift, int block_size, int key_length, PositionMap map, RopeTables rope,
+                          float scale, const __nv_bfloat16* rotated, const int* row_base) {
   constexpr int LD = D + TC_PAD, PLD = TC_KEYS + TC_PAD, HALF = D / 2, KF = D / 16, NF = TC_KEYS / 16;
+  constexpr int V8 = D / 8;  // 16-byte pieces of a row
   extern __shared__ __align__(128) unsigned char smem_raw[];
   __nv_bfloat16* qs = (__nv_bfloat16*)smem_raw;
+  __nv_bfloat16* ps = qs;  // probabilities, once the queries are in registers
   __nv_bfloat16* ks = qs + TC_ROWS * LD;
-  __nv_bfloat16* vs = ks + TC_KEYS * LD;
-  __nv_bfloat16* ps = vs + TC_KEYS * LD;
-  int* ktok = (int*)(ps + TC_ROWS * PLD);
-  int* klog = ktok + TC_KEYS;
-  int* qtok = klog + TC_KEYS;
+  __nv_bfloat16* vs = ks + 2 * TC_KEYS * LD;
+  int* ktok = (int*)(vs + 2 * TC_KEYS * LD);
+  int* qtok = ktok + 2 * TC_KEYS;
   int* qpos = qtok + TC_ROWS;
 
-  const int* item = items + ATT_ITEM_INTS * blockIdx.x;
+  const int* item = items + ATT_ITEM_INTS * (first_item + blockIdx.x);
   int e = item[0], t0 = item[1], nt = item[2], g0 = item[3], ng = item[4];
   int kv_head = e % kv_heads, rows = nt * ng;
   int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -88,60 +94,44 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   int from = key_offsets[e], to = key_offsets[e + 1];
   long long total = (long long)(to - from) * block_size;
   int last_query = t0 + nt - 1;
-  for (long long f0 = 0; f0 < total; f0 += TC_KEYS) {
-    int first_token = key_blocks[from + f0 / block_size] * block_size + (int)(f0 % block_size);
-    if (first_token > last_query) break;  // keys come in token order: the rest are in the future
-    __syncthreads();  // the previous step's keys, values and probabilities are no longer read
-    if (tid < TC_KEYS) {
-      long long f = f0 + tid;
-      int token = INT_MAX, logical = 0;
-      if (f < total) {
-        int i = from + (int)(f / block_size), off = (int)(f % block_size);
-        int t = key_blocks[i] * block_size + off;
-        if (t < key_length) {
-          token = t;
-          logical = key_positions[i] + off;
-        }
-      }
-      ktok[tid] = token;
-      klog[tid] = logical;
+  const __nv_bfloat16* krot = rotated + (size_t)row_base[e] * D;
+  // Whether step c has a key the item's queries may see (keys come in token order).
+  auto live = [&](int c) {
+    long long f0 = (long long)c * TC_KEYS;
+    return f0 < total && key_blocks[from + f0 / block_size] * block_size + (int)(f0 % block_size) <= last_query;
+  };
+  // Starts copying step c's keys and values into buffer c & 1 and records their tokens.
+  auto stage = [&](int c) {
+    int buf = c & 1;
+    for (int idx = tid; idx < TC_KEYS * V8; idx += blockDim.x) {
+      int j = idx / V8, v8 = idx % V8, logical;
+      long long f = (long long)c * TC_KEYS + j;
+      int token = plan_key(key_blocks, key_positions, from, total, block_size, key_length, f, &logical);
+      bool valid = token != INT_MAX;
+      if (v8 == 0) ktok[buf * TC_KEYS + j] = token;
+      const __nv_bfloat16* k = valid ? krot + f * D + v8 * 8 : krot;
+      const __nv_bfloat16* v =
+          valid ? kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D, kv_head, token) + v8 * 8 : krot;
+      copy16_async(ks + (buf * TC_KEYS + j) * LD + v8 * 8, k, valid);
+      copy16_async(vs + (buf * TC_KEYS + j) * LD + v8 * 8, v, valid);
     }
-    __syncthreads();
-    if (ROTATED) {
-      const __nv_bfloat16* kr = rotated + ((size_t)row_base[e] + f0) * D;
-      for (int idx = tid; idx < TC_KEYS * (D / 8); idx += blockDim.x) {
-        int j = idx / (D / 8), v8 = idx % (D / 8);
-        uint4 k = make_uint4(0, 0, 0, 0);
-        if (ktok[j] != INT_MAX) k = reinterpret_cast<const uint4*>(kr + (size_t)j * D)[v8];
-        *reinterpret_cast<uint4*>(ks + j * LD + v8 * 8) = k;
-      }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  if (live(0)) stage(0);
+
+  for (int c = 0; live(c); c++) {
+    int buf = c & 1;
+    __syncthreads();  // step c-1 is done with buffer (c+1) & 1, and every warp with the queries' buffer
+    if (live(c + 1)) {
+      stage(c + 1);
+      asm volatile("cp.async.wait_group 1;\n" ::);
+    } else {
+      asm volatile("cp.async.wait_group 0;\n" ::);
     }
-    for (int idx = tid; !ROTATED && idx < TC_KEYS * HALF; idx += blockDim.x) {
-      int j = idx / HALF, i = idx % HALF;
-      int a = rope_first(rope, HALF, i), b = rope_second(rope, HALF, i);
-      int token = ktok[j];
-      float x0 = 0.f, x1 = 0.f;
-      if (token != INT_MAX) {
-        const __nv_bfloat16* kr = kv_row<__nv_bfloat16>(pages, 0, layer, kv_heads, D, kv_head, token);
-        float k0 = __bfloat162float(kr[a]), k1 = __bfloat162float(kr[b]), c, s;
-        rope_cos_sin(rope, HALF, i, map.neighbour(klog[j]), &c, &s);
-        x0 = k0 * c - k1 * s;
-        x1 = k1 * c + k0 * s;
-      }
-      ks[j * LD + a] = __float2bfloat16_rn(x0);
-      ks[j * LD + b] = __float2bfloat16_rn(x1);
-    }
-    for (int idx = tid; idx < TC_KEYS * (D / 8); idx += blockDim.x) {
-      int j = idx / (D / 8), v8 = idx % (D / 8);
-      int token = ktok[j];
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (token != INT_MAX) {
-        v = reinterpret_cast<const uint4*>(
-            kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D, kv_head, token))[v8];
-      }
-      *reinterpret_cast<uint4*>(vs + j * LD + v8 * 8) = v;
-    }
-    __syncthreads();
+    __syncthreads();  // step c's keys, values and tokens are in shared memory
+    const __nv_bfloat16* kb_s = ks + buf * TC_KEYS * LD;
+    const __nv_bfloat16* vb_s = vs + buf * TC_KEYS * LD;
+    const int* kt = ktok + buf * TC_KEYS;
 
     // S = Q K^T for the warp's 16 rows and the step's keys.
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> sf[NF];
@@ -151,7 +141,7 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
 #pragma unroll
       for (int k = 0; k < KF; k++) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> kb;
-        wmma::load_matrix_sync(kb, ks + n * 16 * LD + k * 16, LD);
+        wmma::load_matrix_sync(kb, kb_s + n * 16 * LD + k * 16, LD);
         wmma::mma_sync(sf[n], qf[k], kb, sf[n]);
       }
     }
@@ -161,8 +151,8 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     for (int n = 0; n < NF; n++) {
 #pragma unroll
       for (int i = 0; i < sf[n].num_elements; i++) {
-        int h = (i >> 1) & 1, key = ktok[n * 16 + acc_col(lane, i)];
-        float x = key <= my_q[h] ? sf[n].x[i] * scale : -CUDART_INF_F;
+        int h = (i >> 1) & 1;
+        float x = kt[n * 16 + acc_col(lane, i)] <= my_q[h] ? sf[n].x[i] * scale : -CUDART_INF_F;
         sf[n].x[i] = x;
         mx[h] = fmaxf(mx[h], x);
       }
@@ -206,7 +196,7 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
 #pragma unroll
       for (int f = 0; f < KF; f++) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> vf;
-        wmma::load_matrix_sync(vf, vs + k * 16 * LD + f * 16, LD);
+        wmma::load_matrix_sync(vf, vb_s + k * 16 * LD + f * 16, LD);
         wmma::mma_sync(of[f], pf, vf, of[f]);
       }
     }
@@ -224,24 +214,19 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   }
 }
 
-// rotated == nullptr: each item rotates the keys it loads.
+// Items [first_item, first_item + gridDim.x) of the plan's work list.
 #define ATTENTION_TC_KERNEL(NAME, D)                                                                               \
   extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) NAME(                                                \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
-      int layer, int kv_heads, int group, const int* items, const int* key_offsets, const int* key_blocks,         \
-      const int* key_positions, const int* query_shift, int block_size, int key_length, int period,                \
-      const float* lo_cos, const float* lo_sin, const float* hi_cos, const float* hi_sin, float rope_factor,       \
-      int interleaved, float scale, const __nv_bfloat16* rotated, const int* row_base) {                          \
+      int layer, int kv_heads, int group, const int* items, int first_item, const int* key_offsets,                \
+      const int* key_blocks, const int* key_positions, const int* query_shift, int block_size, int key_length,     \
+      int period, const float* lo_cos, const float* lo_sin, const float* hi_cos, const float* hi_sin,              \
+      float rope_factor, int interleaved, float scale, const __nv_bfloat16* rotated, const int* row_base) {        \
     PositionMap map{1, 0, period};                                                                                 \
     RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
-    if (rotated != nullptr)                                                                                        \
-      attend_tc<D, true>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, group, items,          \
-                         key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope,   \
-                         scale, rotated, row_base);                                                                \
-    else                                                                                                           \
-      attend_tc<D, false>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, group, items,         \
-                          key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope,  \
-                          scale, rotated, row_base);                                                               \
+    attend_tc<D>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, group, items, first_item,      \
+                 key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope, scale,    \
+                 rotated, row_base);                                                                               \
   }
 
 ATTENTION_TC_KERNEL(attention_tc_bf16_d64, 64)

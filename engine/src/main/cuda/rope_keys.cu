@@ -1,34 +1,36 @@
 // Rotates the keys that plan entries list to their plan positions (keys are cached before RoPE), once
 // per entry and chunk, into bf16 rows for attention_tc.cu, whose items share an entry's keys: row
 // row_base[e] + f holds the f-th key of entry e's list (zeros past the cache's length). Block
-// (x, entry) rotates keys [64 x, 64 x + 64) of its entry, one thread per (key, pair).
+// (x, y) rotates keys [64 x, 64 x + 64) of entry first_entry + y, one thread per (key, pair).
+#include "attention.cuh"
 #include "kv_layout.cuh"
 #include "rope.cuh"
 
 #define ROPE_KEYS_PER_BLOCK 64
 
-extern "C" __global__ void rope_keys_bf16(__nv_bfloat16* dst, const int* row_base, const long long* pages, int layer,
+extern "C" __global__ void rope_keys_bf16(__nv_bfloat16* dst, const int* row_base, int first_entry,
+                                          const long long* pages, int layer,
                                           int kv_heads, int head_dim, const int* key_offsets, const int* key_blocks,
                                           const int* key_positions, int block_size, int key_length, int period,
                                           const float* lo_cos, const float* lo_sin, const float* hi_cos,
                                           const float* hi_sin, float rope_factor, int interleaved) {
   PositionMap map{1, 0, period};
   RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};
-  int e = blockIdx.y, kv_head = e % kv_heads, half = head_dim / 2;
+  int e = first_entry + blockIdx.y, kv_head = e % kv_heads, half = head_dim / 2;
   int from = key_offsets[e], to = key_offsets[e + 1];
   long long total = (long long)(to - from) * block_size;
   for (int idx = threadIdx.x; idx < ROPE_KEYS_PER_BLOCK * half; idx += blockDim.x) {
     long long f = (long long)blockIdx.x * ROPE_KEYS_PER_BLOCK + idx / half;
     int i = idx % half;
     if (f >= total) break;
-    int b = from + (int)(f / block_size), off = (int)(f % block_size);
-    int t = key_blocks[b] * block_size + off;
+    int logical = 0;
+    int t = plan_key(key_blocks, key_positions, from, total, block_size, key_length, f, &logical);
     int a0 = rope_first(rope, half, i), a1 = rope_second(rope, half, i);
     float x0 = 0.f, x1 = 0.f;
-    if (t < key_length) {
+    if (t != INT_MAX) {
       const __nv_bfloat16* kr = kv_row<__nv_bfloat16>(pages, 0, layer, kv_heads, head_dim, kv_head, t);
       float k0 = __bfloat162float(kr[a0]), k1 = __bfloat162float(kr[a1]), c, s;
-      rope_cos_sin(rope, half, i, map.neighbour((long long)key_positions[b] + off), &c, &s);
+      rope_cos_sin(rope, half, i, map.neighbour(logical), &c, &s);
       x0 = k0 * c - k1 * s;
       x1 = k1 * c + k0 * s;
     }

@@ -22,10 +22,14 @@ final class CudaAttention implements AutoCloseable {
   // Shapes of attention_tc.cu.
   private static final int TC_ROWS = 128, TC_KEYS = 64, TC_THREADS = 256, TC_PAD = 8, TC_MIN_TOKENS = 16;
   /**
-   * Largest scratch of keys rotated once per entry (rope_keys.cu); beyond, each item rotates its own.
-   * Not final so that the GPU tests can take the other path on small models.
+   * Bytes of keys rotated once per plan entry (rope_keys.cu) that one launch of the tensor-core kernel
+   * reads; a plan with more runs its entries in batches that fit (an entry larger than this is a batch
+   * of its own). Not final so that the GPU tests can batch the plans of small models.
    */
   static volatile long rotatedKeysBytes = 1L << 30;
+
+  /** Entries [firstEntry, endEntry) and their work items, whose rotated keys fit the scratch together. */
+  private record TensorCoreBatch(int firstEntry, int endEntry, int firstItem, int items, int rows, int maxKeys) {}
   // Shapes of attention_decode.cu.
   private static final int DECODE_THREADS = 128, DECODE_MAX_GROUP = 8;
   private static final int TOPK_THREADS = 256;
@@ -91,22 +95,39 @@ final class CudaAttention implements AutoCloseable {
         }
       }
     }
-    // Few items (decode): split each entry's keys so that the GPU has about two blocks per multiprocessor.
-    // The tensor-core kernel runs prefill chunks, which have items enough, and never splits.
+    // Few items (decode): split each entry's keys so that the GPU has two blocks per multiprocessor (eight
+    // for the decode kernel, whose warps wait on one key's loads at a time). The tensor-core kernel runs
+    // prefill chunks, which have items enough, and never splits.
     int chunks = tensorCores ? 1 : Math.max(1, ceilDiv(maxKeys, KEYS));
-    int splits = Math.min(chunks, Math.max(1, ceilDiv(2 * device.multiprocessors(), items)));
+    int splits = Math.min(chunks, Math.max(1, ceilDiv((decode ? 8 : 2) * device.multiprocessors(), items)));
     int chunksPerSplit = ceilDiv(chunks, splits);
     splits = ceilDiv(chunks, chunksPerSplit);
 
-    // Tensor cores: each entry's keys rotated once, row rowBase[e] + f for its f-th key.
+    // Tensor cores: each entry's keys rotated once, row rowBase[e] + f of its batch's scratch for its
+    // f-th key. Work items were listed entry by entry, so a batch's items are consecutive.
     int entries = plan.keyOffsets().length - 1;
     int[] rowBase = new int[tensorCores ? entries : 0];
-    long rotatedRows = 0;
-    for (int e = 0; e < rowBase.length; e++) {
-      rowBase[e] = (int) Math.min(Integer.MAX_VALUE, rotatedRows);
-      rotatedRows += (long) (plan.keyOffsets()[e + 1] - plan.keyOffsets()[e]) * plan.blockSize();
+    List<TensorCoreBatch> batches = new java.util.ArrayList<>();
+    if (tensorCores) {
+      long capRows = Math.max(1, rotatedKeysBytes / (2L * d));
+      int first = 0, firstItem = 0, batchItems = 0, rows = 0, batchMaxKeys = 0;
+      for (int e = 0; e < entries; e++) {
+        int keys = (plan.keyOffsets()[e + 1] - plan.keyOffsets()[e]) * plan.blockSize();
+        if (e > first && (long) rows + keys > capRows) {
+          batches.add(new TensorCoreBatch(first, e, firstItem, batchItems, rows, batchMaxKeys));
+          first = e;
+          firstItem += batchItems;
+          batchItems = rows = batchMaxKeys = 0;
+        }
+        rowBase[e] = rows;
+        rows += keys;
+        batchMaxKeys = Math.max(batchMaxKeys, keys);
+        int tile = e / kvHeads;
+        batchItems += ceilDiv(plan.tileEnd()[tile] - plan.tileStart()[tile], tokensPerItem)
+            * ceilDiv(group, headsPerItem);
+      }
+      batches.add(new TensorCoreBatch(first, entries, firstItem, batchItems, rows, batchMaxKeys));
     }
-    boolean rotateOnce = tensorCores && 2L * rotatedRows * d <= rotatedKeysBytes;
 
     // One upload for the whole plan: the ring may wrap between uploads, never inside one.
     int[][] parts = {work, plan.keyOffsets(), plan.keyBlocks(), plan.keyPositions(), plan.queryShift(), rowBase};
@@ -129,20 +150,22 @@ final class CudaAttention implements AutoCloseable {
     tables.ensure(plan.keyLength() + (long) map.neighbourWindow());
     float scale = (float) (1 / Math.sqrt(d));
     if (tensorCores) {
-      long rotated = 0;
-      if (rotateOnce && rotatedRows > 0) {
-        rotatedKeys = grow(rotatedKeys, 2L * rotatedRows * d, "keys rotated for tensor-core attention");
-        rotated = rotatedKeys.address();
-        device.launch("rope_keys_bf16", ceilDiv(maxKeys, TC_KEYS), entries, TC_THREADS, 0, rotated, rowBaseAt,
-            cache.pageTable(), layer, kvHeads, d, offsetsAt, blocksAt, positionsAt, plan.blockSize(), plan.keyLength(),
+      for (TensorCoreBatch b : batches) {
+        if (b.items() == 0 || b.maxKeys() == 0) {
+          continue;
+        }
+        rotatedKeys = grow(rotatedKeys, 2L * b.rows() * d, "keys rotated for tensor-core attention");
+        long rotated = rotatedKeys.address();
+        device.launch("rope_keys_bf16", ceilDiv(b.maxKeys(), TC_KEYS), b.endEntry() - b.firstEntry(), TC_THREADS, 0,
+            rotated, rowBaseAt, b.firstEntry(), cache.pageTable(), layer, kvHeads, d, offsetsAt, blocksAt,
+            positionsAt, plan.blockSize(), plan.keyLength(), map.period(), tables.loCos(), tables.loSin(),
+            tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0);
+        device.launch("attention_tc_bf16_d" + d, b.items(), 1, TC_THREADS, tcSharedBytes(d),
+            out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, group,
+            itemsAt, b.firstItem(), offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(),
             map.period(), tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(),
-            ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0);
+            ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0, scale, rotated, rowBaseAt);
       }
-      device.launch("attention_tc_bf16_d" + d, items, 1, TC_THREADS, tcSharedBytes(d),
-          out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, group,
-          itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(), map.period(),
-          tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(),
-          cache.interleavedRope ? 1 : 0, scale, rotated, rowBaseAt);
       return;
     }
 
@@ -180,10 +203,13 @@ final class CudaAttention implements AutoCloseable {
     }
   }
 
-  /** Shared memory of attention_tc.cu: bf16 queries, keys, values and probabilities, then indices. */
+  /**
+   * Shared memory of attention_tc.cu: bf16 queries (then probabilities), two buffers of keys and of
+   * values, then indices.
+   */
   private static int tcSharedBytes(int d) {
-    int ld = d + TC_PAD, pld = TC_KEYS + TC_PAD;
-    return 2 * (TC_ROWS * ld + 2 * TC_KEYS * ld + TC_ROWS * pld) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
+    int ld = d + TC_PAD;
+    return 2 * (TC_ROWS * ld + 4 * TC_KEYS * ld) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
   }
 
   /**
