@@ -122,7 +122,7 @@ public final class Sequence implements AutoCloseable {
     List<KvPage> found = prefixCache.acquire(keys, paged);
     for (int i = 0; i < found.size(); i++) {
       int start = length();
-      paged.attach(found.get(i));
+      paged.attach(found.get(i), page);
       record(start, Arrays.copyOfRange(prompt, start, start + page));
       keyed(keys.get(i), true);
     }
