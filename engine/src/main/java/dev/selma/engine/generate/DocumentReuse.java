@@ -28,7 +28,11 @@ import java.util.List;
  *     placed; a document no longer than this is computed whole
  */
 public record DocumentReuse(int prefix, List<Range> documents, int boundaryTokens) {
-  /** Tokens recomputed at the start of each document unless {@link #withBoundaryTokens} says otherwise. */
+  /**
+   * Tokens computed in the prompt at the start of each document unless {@link #withBoundaryTokens}
+   * says otherwise: none, as 16 or 32 did not measurably bring the demo model's answers closer to
+   * the exact prompt's while costing a third more prefill.
+   */
   public static final int DEFAULT_BOUNDARY_TOKENS = 0;
 
   /** Tokens {@code [from, to)} of the prompt. */
