@@ -18,10 +18,13 @@ import java.util.Objects;
  * @param attention how the prompt and answer attend (dense or select-and-merge, and the position
  *     scheme); null keeps the sequence's current configuration
  * @param usePrefixCache whether the prompt may start from pages of the engine's prefix cache
+ * @param documents where the prompt's documents lie, to reuse their keys and values at any offset
+ *     (an approximation, see {@link DocumentReuse}); null (the default): off, the prompt is computed
+ *     exactly
  */
 public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams sampling, int[] stopTokens,
     List<String> stopSequences, GenerationListener listener, CancellationToken cancellation,
-    AttentionConfig attention, boolean usePrefixCache) {
+    AttentionConfig attention, boolean usePrefixCache, DocumentReuse documents) {
 
   public GenerationRequest {
     Objects.requireNonNull(prompt, "prompt");
@@ -37,6 +40,9 @@ public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams s
     stopSequences = stopSequences == null ? List.of() : List.copyOf(stopSequences);
     listener = listener == null ? new GenerationListener() {} : listener;
     cancellation = cancellation == null ? new CancellationToken() : cancellation;
+    if (documents != null) {
+      documents.requireWithin(prompt.length);
+    }
   }
 
   public static Builder builder(int[] prompt) {
@@ -54,6 +60,7 @@ public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams s
     private CancellationToken cancellation;
     private AttentionConfig attention;
     private boolean usePrefixCache = true;
+    private DocumentReuse documents;
 
     private Builder(int[] prompt) {
       this.prompt = prompt;
@@ -99,9 +106,15 @@ public record GenerationRequest(int[] prompt, int maxNewTokens, SamplingParams s
       return this;
     }
 
+    /** Opts in to document reuse for this prompt's {@code documents} (null: off). */
+    public Builder documents(DocumentReuse documents) {
+      this.documents = documents;
+      return this;
+    }
+
     public GenerationRequest build() {
       return new GenerationRequest(prompt, maxNewTokens, sampling, stopTokens, stopSequences, listener,
-          cancellation, attention, usePrefixCache);
+          cancellation, attention, usePrefixCache, documents);
     }
   }
 }

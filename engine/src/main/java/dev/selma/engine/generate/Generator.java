@@ -1,14 +1,15 @@
 package dev.selma.engine.generate;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.llama.DocumentKv;
 import dev.selma.engine.llama.Sequence;
 import java.util.Arrays;
 
 /**
  * Runs a {@link GenerationRequest} on a {@link Sequence}: reuses whatever prefix of the prompt the
  * sequence already holds or its prefix cache has, prefills the rest in chunks (reporting progress, cancellable between
- * chunks), then samples token by token until a stop token, a stop sequence, the token limit, a full
- * context or cancellation.
+ * chunks) and places the request's documents if it asked for document reuse, then samples token by token until a
+ * stop token, a stop sequence, the token limit, a full context or cancellation.
  */
 public final class Generator {
   private Generator() {}
@@ -34,33 +35,37 @@ public final class Generator {
     AttentionConfig attention = request.attention() != null ? request.attention() : seq.attention();
     boolean sameAttention = attention.equals(seq.attention());
     seq.attention(attention);
-    // Keep the longest common prefix the sequence already holds, then continue it with pages of the
+    // Documents are placed only where the prefix cache can keep their keys and values, and only those
+    // longer than their boundary; otherwise the whole prompt is computed exactly.
+    DocumentReuse documents = request.documents();
+    boolean placing = documents != null && request.usePrefixCache() && seq.hasPrefixCache()
+        && documents.placesAny(prompt.length);
+    // Keep the longest common prefix the sequence holds exactly, then continue it with pages of the
     // prefix cache (if the sequence has one); at least one prompt token must run so that there are
-    // logits to sample from. Fetching cached pages is part of the time to the first token.
+    // logits to sample from. With documents to place, both stop at the documents' prefix, after which
+    // documents are encoded. Fetching cached pages is part of the time to the first token.
     long t0 = System.nanoTime();
-    int[] held = sameAttention ? seq.tokens() : new int[0];
+    int exactEnd = placing ? documents.prefix() : prompt.length;
+    int[] held = sameAttention ? Arrays.copyOf(seq.tokens(), seq.exactLength()) : new int[0];
     int common = 0;
-    while (common < held.length && common < prompt.length - 1 && held[common] == prompt[common]) {
+    while (common < held.length && common < exactEnd && common < prompt.length - 1
+        && held[common] == prompt[common]) {
       common++;
     }
     seq.truncate(common);
     if (request.usePrefixCache()) {
-      common = seq.reuseCachedPrefix(prompt);
+      common = seq.reuseCachedPrefix(placing ? Arrays.copyOf(prompt, exactEnd) : prompt);
     }
     if (common == prompt.length) {
       seq.truncate(--common);
     }
-    float[] logits = null;
-    for (int from = common; from < prompt.length; from += seq.maxChunk()) {
-      if (cancel.isCancelled()) {
-        return finish(seq, new int[0], "", FinishReason.CANCELLED, prompt.length, common, System.nanoTime() - t0, 0);
-      }
-      int to = Math.min(prompt.length, from + seq.maxChunk());
-      logits = seq.append(Arrays.copyOfRange(prompt, from, to));
-      long elapsed = System.nanoTime() - t0;
-      listener.onPrefillProgress(to - common, prompt.length - common, (to - common) * 1e9 / Math.max(1, elapsed));
+    Prefill prefill = new Prefill(seq, prompt, common, listener, cancel, t0);
+    if (!(placing ? prefill.withDocuments(documents) : prefill.computeTo(prompt.length))) {
+      return finish(seq, new int[0], "", FinishReason.CANCELLED, prompt.length, prefill.reused,
+          System.nanoTime() - t0, 0);
     }
-    long prefill = System.nanoTime() - t0;
+    long prefillNanos = System.nanoTime() - t0;
+    float[] logits = prefill.logits;
 
     Sampler sampler = new Sampler(request.sampling(), logits.length, prompt);
     StopSequences stops = new StopSequences(request.stopSequences());
@@ -102,8 +107,106 @@ public final class Generator {
     if (!stops.stopped()) {
       out.append(stops.flush());
     }
-    return finish(seq, Arrays.copyOf(generated, count), out.toString(), reason, prompt.length, common, prefill,
-        System.nanoTime() - t1);
+    return finish(seq, Arrays.copyOf(generated, count), out.toString(), reason, prompt.length, prefill.reused,
+        prefillNanos, System.nanoTime() - t1);
+  }
+
+  /**
+   * A prompt's prefill from the tokens reused on: tokens computed in chunks (cancellable between
+   * chunks, reporting progress) and documents placed.
+   */
+  private static final class Prefill {
+    private final Sequence seq;
+    private final int[] prompt;
+    private final GenerationListener listener;
+    private final CancellationToken cancel;
+    private final int start;
+    private final long t0;
+    /** The next prompt token. */
+    private int at;
+    /** Prompt tokens whose keys and values were reused rather than computed for this request. */
+    int reused;
+    /** The logits of the last token computed. */
+    float[] logits;
+
+    Prefill(Sequence seq, int[] prompt, int start, GenerationListener listener, CancellationToken cancel, long t0) {
+      this.seq = seq;
+      this.prompt = prompt;
+      this.start = start;
+      this.at = start;
+      this.reused = start;
+      this.listener = listener;
+      this.cancel = cancel;
+      this.t0 = t0;
+    }
+
+    /** Computes the prompt up to {@code to}; false if cancelled. */
+    boolean computeTo(int to) {
+      while (at < to) {
+        if (cancel.isCancelled()) {
+          return false;
+        }
+        int end = Math.min(to, at + seq.maxChunk());
+        logits = seq.append(Arrays.copyOfRange(prompt, at, end));
+        at = end;
+        progress();
+      }
+      return true;
+    }
+
+    /**
+     * Computes the prompt with {@code documents} placed: the prefix, then every document's own keys
+     * and values (looked up or encoded while the sequence holds just the prefix), then in prompt
+     * order what lies between the documents and each document's boundary tokens, computed, and the
+     * rest of each document, placed; last, what follows the documents. False if cancelled.
+     */
+    boolean withDocuments(DocumentReuse documents) {
+      if (!computeTo(documents.prefix())) {
+        return false;
+      }
+      int n = documents.documents().size();
+      DocumentKv[] kv = new DocumentKv[n];
+      try {
+        for (int i = 0; i < n; i++) {
+          if (documents.placed(i, prompt.length).length() == 0) {
+            continue;
+          }
+          if (cancel.isCancelled()) {
+            return false;
+          }
+          DocumentReuse.Range r = documents.documents().get(i);
+          kv[i] = seq.documentKv(prompt, r.from(), r.to());
+        }
+        for (int i = 0; i < n; i++) {
+          if (kv[i] == null) {
+            continue;
+          }
+          DocumentReuse.Range r = documents.documents().get(i), placed = documents.placed(i, prompt.length);
+          if (!computeTo(placed.from())) {
+            return false;
+          }
+          seq.place(kv[i], placed.from() - r.from(), placed.to() - r.from());
+          if (kv[i].cached()) {
+            reused += placed.to() - placed.from();
+          }
+          kv[i].close();
+          at = placed.to();
+          progress();
+        }
+        return computeTo(prompt.length);
+      } finally {
+        for (DocumentKv d : kv) {
+          if (d != null) {
+            d.close();
+          }
+        }
+      }
+    }
+
+    private void progress() {
+      long elapsed = System.nanoTime() - t0;
+      listener.onPrefillProgress(at - start, prompt.length - start, (at - start) * 1e9 / Math.max(1, elapsed));
+    }
   }
 
   private static GenerationResult finish(Sequence seq, int[] tokens, String text, FinishReason reason,

@@ -30,6 +30,10 @@ import java.util.stream.Stream;
  * chooses what to evict; an evicted page moves to the next tier that is on, and out of the cache from
  * the last. A page found in a slower tier is uploaded into the backend again and leaves that tier.
  *
+ * <p>Document reuse keeps documents' own keys and values in the same tiers and budgets: a document's
+ * pages (the last one usually partly filled) chain from {@link #documentRoot}, a namespace apart from
+ * prompts' chains, and are found all or none ({@link #acquireDocument}).
+ *
  * <p>Every operation runs under one lock, Caffeine's maintenance included (it runs on the calling
  * thread), so moves between tiers are atomic and no tier is ever seen above its budget. Requests
  * touch the cache once per page (hundreds of tokens of compute), so the lock is not contended in
@@ -47,7 +51,8 @@ public final class PrefixCache implements AutoCloseable {
   private final Cache<PageKey, HostPage> host;
   private final Cache<PageKey, DiskPage> disk;
   private boolean closed;
-  private long hits, hitTokens, misses, inserts, corruptPages, diskWriteErrors;
+  private long hits, hitTokens, misses, documentHits, documentHitTokens, documentMisses, inserts, corruptPages,
+      diskWriteErrors;
   private long fastHits, hostHits, diskHits, fastEvictions, hostEvictions, diskEvictions;
 
   private static final class Pinned {
@@ -153,7 +158,21 @@ public final class PrefixCache implements AutoCloseable {
    * computed under another configuration are never reused.
    */
   public PageKey root(PagedKvCache cache, AttentionConfig attention) {
-    return PageKey.root(modelId + "\n" + cache.pageFormat() + "\n" + attention);
+    return PageKey.root(namespace(cache, attention));
+  }
+
+  private String namespace(PagedKvCache cache, AttentionConfig attention) {
+    return modelId + "\n" + cache.pageFormat() + "\n" + attention;
+  }
+
+  /**
+   * The root of the chains of documents encoded right after {@code context[0, length)} (document
+   * reuse): a document's pages hold its keys and values from its own first token on, so its chain
+   * starts from what it attended to, not from where it lies in a prompt. A namespace of its own, so
+   * that a document's pages never meet a prompt's.
+   */
+  public PageKey documentRoot(PagedKvCache cache, AttentionConfig attention, int[] context, int length) {
+    return PageKey.root(namespace(cache, attention) + "\ndocument after").child(context, 0, length);
   }
 
   /**
@@ -175,6 +194,34 @@ public final class PrefixCache implements AutoCloseable {
       }
       hits += found.size();
       hitTokens += (long) found.size() * options.pageTokens();
+      return found;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Pins and returns every page of a document's chain {@code keys}, or none: a document is placed
+   * whole or encoded again. Counts a document hit of {@code tokens} tokens, or a miss. Each returned
+   * page must be {@linkplain #release released} by key once the caller no longer holds it.
+   */
+  public List<KvPage> acquireDocument(List<PageKey> keys, int tokens, PagedKvCache target) {
+    lock.lock();
+    try {
+      List<KvPage> found = new ArrayList<>();
+      for (PageKey key : keys) {
+        KvPage page = closed ? null : pin(key, target);
+        if (page == null) {
+          for (int i = 0; i < found.size(); i++) {
+            release(keys.get(i));
+          }
+          documentMisses++;
+          return List.of();
+        }
+        found.add(page);
+      }
+      documentHits++;
+      documentHitTokens += tokens;
       return found;
     } finally {
       lock.unlock();
@@ -330,7 +377,8 @@ public final class PrefixCache implements AutoCloseable {
       for (Pinned p : inUse.values()) {
         inUseBytes += p.page.bytes();
       }
-      return new CacheStats(hits, hitTokens, misses, inserts, corruptPages, diskWriteErrors, inUse.size(), inUseBytes,
+      return new CacheStats(hits, hitTokens, misses, documentHits, documentHitTokens, documentMisses, inserts,
+          corruptPages, diskWriteErrors, inUse.size(), inUseBytes,
           tierStats(fast, options.fastBytes(), fastHits, fastEvictions),
           tierStats(host, options.hostBytes(), hostHits, hostEvictions),
           tierStats(disk, options.diskBytes(), diskHits, diskEvictions));

@@ -20,6 +20,11 @@ import java.util.List;
  * sequences starting with the same tokens skip them. Each full page is known by the {@link PageKey}
  * of its tokens and of all before it; the sequence holds a pin on every cached page it uses and lets
  * go of it when it truncates the page away or closes.
+ *
+ * <p>Document reuse (an approximation, opted into per request) places documents' own keys and values
+ * at any offset: {@link #documentKv} finds or computes a document's rows as it computes them right
+ * after the sequence's prefix, {@link #place} appends them. Pages from the first placed token on are
+ * not the exact keys and values of their tokens, so they are never offered under a prompt's key.
  */
 public final class Sequence implements AutoCloseable {
   private final Llama model;
@@ -40,6 +45,13 @@ public final class Sequence implements AutoCloseable {
    * it is emptied.
    */
   private boolean mixedAttention;
+  /**
+   * The first token whose keys and values were {@linkplain #place placed} from a document's own
+   * encoding rather than computed here, or {@link Integer#MAX_VALUE}. From there on the pages are
+   * not what their tokens compute in order: they are never offered to the prefix cache, and a later
+   * prompt keeps none of them.
+   */
+  private int placedFrom = Integer.MAX_VALUE;
 
   Sequence(Llama model, KvCache cache, int maxChunk) {
     if (maxChunk < 1) {
@@ -108,7 +120,7 @@ public final class Sequence implements AutoCloseable {
       throw new IllegalArgumentException("the prompt does not start with the " + held + " tokens held");
     }
     int page = prefixCache == null ? 0 : prefixCache.pageTokens();
-    if (prefixCache == null || mixedAttention || held != keyedPages * page) {
+    if (prefixCache == null || mixedAttention || held != keyedPages * page || held > exactLength()) {
       return held;
     }
     PagedKvCache paged = (PagedKvCache) cache;
@@ -122,7 +134,7 @@ public final class Sequence implements AutoCloseable {
     List<KvPage> found = prefixCache.acquire(keys, paged);
     for (int i = 0; i < found.size(); i++) {
       int start = length();
-      paged.attach(found.get(i));
+      paged.attach(found.get(i), page);
       record(start, Arrays.copyOfRange(prompt, start, start + page));
       keyed(keys.get(i), true);
     }
@@ -139,14 +151,14 @@ public final class Sequence implements AutoCloseable {
     pinned[keyedPages++] = pin;
   }
 
-  /** Offers the pages completed since the last call to the prefix cache. */
+  /** Offers the exact pages completed since the last call to the prefix cache. */
   private void offerFullPages() {
     if (prefixCache == null || mixedAttention) {
       return;
     }
     PagedKvCache paged = (PagedKvCache) cache;
     int page = paged.pageTokens();
-    while ((keyedPages + 1) * page <= length()) {
+    while ((keyedPages + 1) * page <= exactLength()) {
       PageKey parent = keyedPages == 0 ? prefixCache.root(paged, attention) : pageKeys[keyedPages - 1];
       PageKey key = parent.child(tokens, keyedPages * page, page);
       keyed(key, prefixCache.offer(key, paged.share(keyedPages)));
@@ -168,6 +180,100 @@ public final class Sequence implements AutoCloseable {
   /** Tokens in the sequence. */
   public int length() {
     return cache.length();
+  }
+
+  /**
+   * Tokens from the start whose keys and values are what the tokens compute in order: all of them,
+   * unless documents were {@linkplain #place placed}.
+   */
+  public int exactLength() {
+    return Math.min(length(), placedFrom);
+  }
+
+  /** Whether the sequence shares pages through a prefix cache, which document reuse needs. */
+  public boolean hasPrefixCache() {
+    return prefixCache != null;
+  }
+
+  /**
+   * The keys and values of the document {@code prompt[from, to)} encoded right after the tokens this
+   * sequence holds (the documents' prefix) and nothing else, to {@link #place} it at any offset. They
+   * come from the prefix cache; if it does not have them all, the document is encoded here (and
+   * forgotten again: the sequence ends as it began) and its pages are offered to the cache. Either
+   * way the rows are the same, so what a prompt computes never depends on what the cache held.
+   * The result holds cache pages: {@linkplain DocumentKv#close close} it once placed.
+   *
+   * @throws IllegalStateException without a prefix cache, or unless every token held was computed
+   *     here under the current attention
+   */
+  public DocumentKv documentKv(int[] prompt, int from, int to) {
+    if (prefixCache == null) {
+      throw new IllegalStateException("document reuse needs a prefix cache");
+    }
+    if (mixedAttention || exactLength() < length()) {
+      throw new IllegalStateException("documents are encoded after a prefix computed here under the current attention");
+    }
+    if (from < 0 || from >= to || to > prompt.length) {
+      throw new IllegalArgumentException("document [" + from + ", " + to + ") of a prompt of " + prompt.length
+          + " tokens");
+    }
+    PagedKvCache paged = (PagedKvCache) cache;
+    int prefix = length(), page = paged.pageTokens(), n = to - from;
+    List<PageKey> keys = new ArrayList<>();
+    PageKey parent = prefixCache.documentRoot(paged, attention, this.tokens, prefix);
+    for (int at = from; at < to; at += page) {
+      parent = parent.child(prompt, at, Math.min(page, to - at));
+      keys.add(parent);
+    }
+    int[] document = Arrays.copyOfRange(prompt, from, to);
+    PagedKvCache rows = (PagedKvCache) model.backend().newKvCache(model.config(), n);
+    List<KvPage> found = prefixCache.acquireDocument(keys, n, paged);
+    if (!found.isEmpty()) {
+      DocumentKv cached = new DocumentKv(prefixCache, keys, rows, document, true);
+      try {
+        for (int i = 0; i < found.size(); i++) {
+          rows.attach(found.get(i), Math.min(page, n - i * page));
+        }
+      } catch (RuntimeException e) {
+        cached.close();
+        throw e;
+      }
+      return cached;
+    }
+    // Encode the document after the prefix alone, offering none of the pages this fills: they hold
+    // the prompt "prefix + document", which no request sent.
+    try {
+      for (int at = from; at < to; at += maxChunk) {
+        model.forwardChunk(this, Arrays.copyOfRange(prompt, at, Math.min(to, at + maxChunk)));
+      }
+      rows.append(paged, prefix, prefix + n);
+      truncate(prefix);
+    } catch (RuntimeException e) {
+      rows.close();
+      throw e;
+    }
+    List<PageKey> taken = new ArrayList<>();
+    for (int i = 0; i < keys.size(); i++) {
+      if (prefixCache.offer(keys.get(i), rows.share(i))) {
+        taken.add(keys.get(i));
+      }
+    }
+    return new DocumentKv(prefixCache, taken, rows, document, false);
+  }
+
+  /**
+   * Appends tokens {@code [from, to)} of a document with the keys and values of its own encoding
+   * (document reuse): an approximation, since they did not attend to what precedes them here.
+   */
+  public void place(DocumentKv document, int from, int to) {
+    int start = length();
+    if (start + to - from > capacity()) {
+      throw new IllegalArgumentException("sequence of " + (start + to - from) + " tokens exceeds the capacity of "
+          + capacity());
+    }
+    ((PagedKvCache) cache).append(document.rows, from, to);
+    record(start, Arrays.copyOfRange(document.tokens, from, to));
+    placedFrom = Math.min(placedFrom, start);
   }
 
   public int capacity() {
@@ -241,6 +347,9 @@ public final class Sequence implements AutoCloseable {
     }
     if (length == 0) {
       mixedAttention = false;
+    }
+    if (length <= placedFrom) {
+      placedFrom = Integer.MAX_VALUE;
     }
     if (kept < length) {
       // The cache cut at a block-sum boundary: recompute the rest from the tokens.

@@ -193,16 +193,12 @@ public final class CpuBackend implements Backend {
     cache.reserve(start + kk.rows());
     float[] queryMean = new float[hd];
     for (int t = 0; t < kk.rows(); t++) {
-      int token = start + t, page = cache.page(token);
-      float[] kp = cache.keys(page, layer), vp = cache.values(page, layer);
       for (int h = 0; h < cache.kvHeads; h++) {
-        System.arraycopy(kk.data(), kk.at(t, h * hd), kp, cache.slot(h, token), hd);
-        System.arraycopy(vv.data(), vv.at(t, h * hd), vp, cache.slot(h, token), hd);
         Arrays.fill(queryMean, 0f);
         for (int g = 0; g < group; g++) {
           VectorMath.axpy(1f / group, qq.data(), qq.at(t, (h * group + g) * hd), queryMean, 0, hd);
         }
-        cache.addToSums(layer, h, token, kk.data(), kk.at(t, h * hd), queryMean, 0);
+        cache.store(layer, h, start + t, kk.data(), kk.at(t, h * hd), vv.data(), vv.at(t, h * hd), queryMean);
       }
     }
   }

@@ -212,8 +212,8 @@ final class CpuKvCache implements PagedKvCache {
 
   @Override
   public KvPage share(int index) {
-    if ((index + 1) * pageTokens > length) {
-      throw new IllegalArgumentException("page " + index + " is not full: the cache holds " + length + " tokens");
+    if (index < 0 || index * pageTokens >= length) {
+      throw new IllegalArgumentException("page " + index + " holds no tokens: the cache holds " + length + " tokens");
     }
     Page page = pages.get(index);
     page.shared = true;
@@ -221,21 +221,24 @@ final class CpuKvCache implements PagedKvCache {
   }
 
   @Override
-  public void attach(KvPage kvPage) {
+  public void attach(KvPage kvPage, int tokens) {
     if (!(kvPage instanceof Page page) || !page.format.equals(format)) {
       throw new IllegalArgumentException("page of another format: " + kvPage.format() + ", expected " + pageFormat());
     }
     if (!page.shared) {
       throw new IllegalArgumentException("only shared pages (from share or upload) can be attached");
     }
-    if (length % pageTokens != 0 || length != pages() * pageTokens) {
+    if (tokens < 1 || tokens > pageTokens) {
+      throw new IllegalArgumentException("a page holds 1 to " + pageTokens + " tokens, not " + tokens);
+    }
+    if (length != pages() * pageTokens) {
       throw new IllegalStateException("a page can only be attached at a page boundary, not after " + length + " tokens");
     }
-    if (length + pageTokens > capacity) {
+    if (length + tokens > capacity) {
       throw new IllegalStateException("attaching a page would exceed the capacity of " + capacity);
     }
     pages.add(page);
-    length += pageTokens;
+    length += tokens;
   }
 
   @Override
@@ -247,6 +250,37 @@ final class CpuKvCache implements PagedKvCache {
     page.upload(hostPage);
     page.shared = true; // made for the prefix cache, to be attached by any number of sequences
     return page;
+  }
+
+  @Override
+  public void append(PagedKvCache source, int from, int to) {
+    if (!(source instanceof CpuKvCache src) || !src.format.equals(format)) {
+      throw new IllegalArgumentException("cache of another format: " + source.pageFormat() + ", expected " + format);
+    }
+    if (src == this) {
+      throw new IllegalArgumentException("a cache cannot append its own tokens");
+    }
+    if (from < 0 || from > to || to > src.length) {
+      throw new IllegalArgumentException("tokens [" + from + ", " + to + ") of a cache of " + src.length);
+    }
+    int start = length;
+    reserve(start + to - from);
+    float[] query = new float[headDim];
+    for (int l = 0; l < layers; l++) {
+      for (int s = from; s < to; s++) {
+        Page page = src.pages.get(src.page(s));
+        // The granule's query sum covers its tokens that the source holds.
+        float inv = 1f / Math.min(GRANULE, src.length - s / GRANULE * GRANULE);
+        for (int h = 0; h < kvHeads; h++) {
+          int sums = src.sumOffset(h, s);
+          for (int c = 0; c < headDim; c++) {
+            query[c] = page.querySums[l][sums + c] * inv;
+          }
+          store(l, h, start + s - from, page.keys[l], src.slot(h, s), page.values[l], src.slot(h, s), query);
+        }
+      }
+    }
+    length += to - from;
   }
 
   int pages() {
@@ -263,6 +297,9 @@ final class CpuKvCache implements PagedKvCache {
     if (endToken > capacity) {
       throw new IllegalStateException(
           "the sequence needs " + endToken + " tokens but the KV cache holds at most " + capacity);
+    }
+    if (length % pageTokens != 0 && endToken > length && pages.get(page(length)).shared) {
+      pages.set(page(length), pages.get(page(length)).copy()); // shared before it was full: write a copy
     }
     while (pages() * pageTokens < endToken) {
       pages.add(Page.empty(layers, pageFloats, sumFloats, format));
@@ -282,21 +319,29 @@ final class CpuKvCache implements PagedKvCache {
     return (head * pageTokens + token % pageTokens) * headDim;
   }
 
+  /** Offset of (head, token's granule) in a page's sum arrays. */
+  private int sumOffset(int head, int token) {
+    return ((token % pageTokens / GRANULE) * kvHeads + head) * headDim;
+  }
+
   /**
-   * Adds token {@code token}'s key of KV head {@code head} and its query (already averaged over the
-   * head's query heads) to their granule sums; the first token of a granule starts the sums afresh,
-   * which also discards what a truncation left there.
+   * Stores token {@code token}'s key and value of KV head {@code head} (reserved) and adds the key
+   * and the query (already averaged over the head's query heads) to their granule sums; the first
+   * token of a granule starts the sums afresh, which also discards what a truncation left there.
    */
-  void addToSums(int layer, int head, int token, float[] key, int keyOffset, float[] query, int queryOffset) {
+  void store(int layer, int head, int token, float[] key, int keyOffset, float[] value, int valueOffset,
+      float[] query) {
     Page page = pages.get(page(token));
-    int at = ((token % pageTokens / GRANULE) * kvHeads + head) * headDim;
+    System.arraycopy(key, keyOffset, page.keys[layer], slot(head, token), headDim);
+    System.arraycopy(value, valueOffset, page.values[layer], slot(head, token), headDim);
+    int at = sumOffset(head, token);
     float[] ks = page.keySums[layer], qs = page.querySums[layer];
     if (token % GRANULE == 0) {
       Arrays.fill(ks, at, at + headDim, 0f);
       Arrays.fill(qs, at, at + headDim, 0f);
     }
     VectorMath.axpy(1f, key, keyOffset, ks, at, headDim);
-    VectorMath.axpy(1f, query, queryOffset, qs, at, headDim);
+    VectorMath.axpy(1f, query, 0, qs, at, headDim);
   }
 
   /**
