@@ -15,6 +15,7 @@ import dev.selma.engine.generate.GenerationResult;
 import dev.selma.engine.generate.Generator;
 import dev.selma.engine.kv.CacheStats;
 import dev.selma.engine.kv.ModelFingerprint;
+import dev.selma.engine.kv.CacheOptions;
 import dev.selma.engine.kv.PrefixCache;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.Sequence;
@@ -147,12 +148,13 @@ public final class Engine implements AutoCloseable {
       LOG.log(System.Logger.Level.INFO, "Selma: " + name + " uses dynamic RoPE scaling; prefix cache off");
       return null;
     }
-    if (!(backend instanceof CpuBackend)) {
-      LOG.log(System.Logger.Level.WARNING, "Selma: " + name + ": the prefix cache needs shareable KV pages, which "
-          + backend.name() + " does not have yet; prefix cache off");
-      return null;
+    CacheOptions cache = options.cache();
+    if (backend instanceof CudaBackend && cache.pageTokens() != CudaBackend.KV_PAGE_TOKENS) {
+      LOG.log(System.Logger.Level.INFO, "Selma: " + name + ": the CUDA backend's KV pages hold "
+          + CudaBackend.KV_PAGE_TOKENS + " tokens; the prefix cache uses that instead of " + cache.pageTokens());
+      cache = cache.withPageTokens(CudaBackend.KV_PAGE_TOKENS);
     }
-    return new PrefixCache(options.cache(), ModelFingerprint.of(files.config(), files.weights()));
+    return new PrefixCache(cache, ModelFingerprint.of(files.config(), files.weights()));
   }
 
   /** The configured backend (AUTO: CUDA when the GPU is usable), with one log line saying which and why. */

@@ -1,6 +1,7 @@
 package dev.selma.solr;
 
 import dev.selma.engine.EngineOptions;
+import dev.selma.engine.kv.CacheOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,18 +27,23 @@ import java.util.regex.Pattern;
  * @param maxQueued requests that may wait for a generation slot; more are refused at once (503)
  * @param queueTimeoutMs how long a request waits for a slot before a 503
  * @param tokenCountCacheSize documents whose token counts are kept
+ * @param cache the prefix KV cache: {@code cache} (on or off), {@code cachePageTokens}, {@code
+ *     cacheFastBytes} (the backend's memory: heap or GPU), {@code cacheHostBytes}, {@code cacheDiskBytes}
+ *     and {@code cacheDiskFolder}; sizes in bytes or with a suffix k, m, g (powers of 1024)
  */
 public record ModelSettings(String name, Path path, EngineOptions.BackendChoice backend, int threads, int contextLength,
-    int prefillChunk, int maxConcurrent, int maxQueued, long queueTimeoutMs, long tokenCountCacheSize) {
+    int prefillChunk, int maxConcurrent, int maxQueued, long queueTimeoutMs, long tokenCountCacheSize,
+    CacheOptions cache) {
 
   public static final String PREFIX = "selma.model.";
   private static final Pattern KEY = Pattern.compile(Pattern.quote(PREFIX) + "([\\w-]+)\\.(\\w+)");
   private static final Set<String> KEYS = Set.of("path", "backend", "threads", "contextLength", "prefillChunk",
-      "maxConcurrent", "maxQueued", "queueTimeoutMs", "tokenCountCacheSize");
+      "maxConcurrent", "maxQueued", "queueTimeoutMs", "tokenCountCacheSize", "cache", "cachePageTokens",
+      "cacheFastBytes", "cacheHostBytes", "cacheDiskBytes", "cacheDiskFolder");
 
   public EngineOptions engineOptions() {
     return EngineOptions.of(path).withBackend(backend).withThreads(threads).withContextLength(contextLength)
-        .withPrefillChunk(prefillChunk);
+        .withPrefillChunk(prefillChunk).withCache(cache);
   }
 
   /**
@@ -82,7 +88,38 @@ public record ModelSettings(String name, Path path, EngineOptions.BackendChoice 
         integer(name, kv, "maxConcurrent", 1, 1),
         integer(name, kv, "maxQueued", 16, 0),
         integer(name, kv, "queueTimeoutMs", 30_000, 0),
-        integer(name, kv, "tokenCountCacheSize", 100_000, 1));
+        integer(name, kv, "tokenCountCacheSize", 100_000, 1),
+        cache(name, kv));
+  }
+
+  private static CacheOptions cache(String name, Map<String, String> kv) {
+    String on = kv.getOrDefault("cache", "on").toLowerCase(Locale.ROOT);
+    if (!on.equals("on") && !on.equals("off")) {
+      throw new IllegalArgumentException(PREFIX + name + ".cache must be on or off, got '" + kv.get("cache") + "'");
+    }
+    if (on.equals("off")) {
+      return CacheOptions.disabled();
+    }
+    CacheOptions defaults = CacheOptions.defaults();
+    String folder = kv.get("cacheDiskFolder");
+    try {
+      return new CacheOptions(true, integer(name, kv, "cachePageTokens", defaults.pageTokens(), 1),
+          bytes(name, kv, "cacheFastBytes", defaults.fastBytes()), bytes(name, kv, "cacheHostBytes", 0),
+          bytes(name, kv, "cacheDiskBytes", 0), folder == null || folder.isEmpty() ? null : Path.of(folder));
+    } catch (IllegalArgumentException e) {
+      // CacheOptions names its own parameters (kv_cache.page_tokens ...): say which model and properties.
+      throw new IllegalArgumentException("Selma model '" + name + "', properties " + PREFIX + name + ".cache*: "
+          + e.getMessage(), e);
+    }
+  }
+
+  private static long bytes(String name, Map<String, String> kv, String key, long dflt) {
+    String v = kv.get(key);
+    try {
+      return v == null ? dflt : CacheOptions.parseSize(v);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(PREFIX + name + "." + key + ": " + e.getMessage(), e);
+    }
   }
 
   private static int integer(String name, Map<String, String> kv, String key, int dflt, int min) {

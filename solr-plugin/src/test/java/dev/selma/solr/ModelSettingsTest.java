@@ -1,10 +1,12 @@
 package dev.selma.solr;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selma.engine.EngineOptions;
+import dev.selma.engine.kv.CacheOptions;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Properties;
@@ -50,5 +52,37 @@ class ModelSettingsTest {
     assertTrue(assertThrows(IllegalArgumentException.class, () -> ModelSettings.parseAll(props(
         "selma.model.demo.path", "/m", "selma.model.demo.backend", "tpu"))).getMessage()
         .contains("selma.model.demo.backend must be auto, cpu or cuda"));
+  }
+
+  @Test
+  void cacheBudgetsAreSizesAndTheCacheCanBeTurnedOff() {
+    Map<String, ModelSettings> all = ModelSettings.parseAll(props("selma.model.a.path", "/m",
+        "selma.model.a.cacheFastBytes", "8g", "selma.model.a.cacheHostBytes", "512m", "selma.model.a.cacheDiskBytes",
+        "1073741824", "selma.model.a.cacheDiskFolder", "/var/selma/kv", "selma.model.a.cachePageTokens", "128",
+        "selma.model.b.path", "/m", "selma.model.b.cache", "off", "selma.model.c.path", "/m"));
+    CacheOptions a = all.get("a").engineOptions().cache();
+    assertEquals(8L << 30, a.fastBytes());
+    assertEquals(512L << 20, a.hostBytes());
+    assertEquals(1L << 30, a.diskBytes());
+    assertEquals(Path.of("/var/selma/kv"), a.diskFolder());
+    assertEquals(128, a.pageTokens());
+    assertFalse(all.get("b").cache().enabled());
+    assertEquals(CacheOptions.defaults().fastBytes(), all.get("c").cache().fastBytes());
+    assertEquals(0, all.get("c").cache().hostBytes());
+  }
+
+  @Test
+  void badCacheSettingsNameTheModelAndProperty() {
+    assertTrue(message("selma.model.a.cacheHostBytes", "lots").contains("selma.model.a.cacheHostBytes: not a size"));
+    assertTrue(message("selma.model.a.cacheHostBytes", "99999999999g").contains("too large"));
+    assertTrue(message("selma.model.a.cache", "maybe").contains("selma.model.a.cache must be on or off"));
+    String noFolder = message("selma.model.a.cacheDiskBytes", "1g");
+    assertTrue(noFolder.contains("Selma model 'a'") && noFolder.contains("kv_cache.disk_folder"), noFolder);
+    assertTrue(message("selma.model.a.cachePageTokens", "100").contains("kv_cache.page_tokens"));
+  }
+
+  private static String message(String key, String value) {
+    return assertThrows(IllegalArgumentException.class,
+        () -> ModelSettings.parseAll(props("selma.model.a.path", "/m", key, value))).getMessage();
   }
 }

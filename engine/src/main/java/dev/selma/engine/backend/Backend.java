@@ -29,6 +29,13 @@ public interface Backend extends AutoCloseable {
   /** A new matrix of {@code rows × cols} floats, contents undefined. */
   Activations allocate(int rows, int cols);
 
+  /**
+   * Gives the memory of a matrix from {@link #allocate} back now rather than when the garbage
+   * collector finds it unreachable (GPU memory is scarcer than the heap's view of it suggests); the
+   * matrix and its views must not be used afterwards. Freeing twice does nothing.
+   */
+  void free(Activations matrix);
+
   /** A KV cache for one sequence of this model, keys stored before RoPE. */
   KvCache newKvCache(ModelConfig config, int maxTokens);
 

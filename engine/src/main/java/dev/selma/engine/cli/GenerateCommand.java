@@ -68,12 +68,14 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Mixin AttentionOptions attention = new AttentionOptions();
 
+  @Mixin CacheCliOptions cache = new CacheCliOptions();
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
     String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
     EngineOptions options = new EngineOptions(model, Choices.backend(backend), threads, context, chunk,
-        attention.toConfig());
+        attention.toConfig(), cache.toOptions());
     SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, repeatPenalty, 0, 0, seed);
     try (Engine engine = Engine.load(options)) {
       err.println("model " + engine.modelName() + " on " + engine.backendName());
@@ -100,9 +102,11 @@ final class GenerateCommand implements Callable<Integer> {
       GenerationResult r = engine.generate(engine.request(ids).maxNewTokens(maxTokens).sampling(sampling)
           .stopSequences(stops).listener(listener).cancellation(cancel).build());
       out.println();
-      err.printf(Locale.ROOT, "%nprompt %d tokens, prefill %.1f tokens/s; generated %d tokens, %.2f tokens/s; %s%n",
-          r.usage().promptTokens(), r.usage().prefillTokensPerSecond(), r.usage().generatedTokens(),
-          r.usage().decodeTokensPerSecond(), r.finishReason().name().toLowerCase(Locale.ROOT));
+      err.printf(Locale.ROOT,
+          "%nprompt %d tokens (%d from the KV cache), prefill %.1f tokens/s; generated %d tokens, %.2f tokens/s; %s%n",
+          r.usage().promptTokens(), r.usage().cachedPromptTokens(), r.usage().prefillTokensPerSecond(),
+          r.usage().generatedTokens(), r.usage().decodeTokensPerSecond(),
+          r.finishReason().name().toLowerCase(Locale.ROOT));
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException shuttingDown) {

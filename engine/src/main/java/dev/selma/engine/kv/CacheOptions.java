@@ -1,6 +1,9 @@
 package dev.selma.engine.kv;
 
 import java.nio.file.Path;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * How the prefix KV cache is sized. A tier with a budget of 0 is off; eviction moves a page from the
@@ -33,6 +36,35 @@ public record CacheOptions(boolean enabled, int pageTokens, long fastBytes, long
     if (diskBytes == 0 && diskFolder != null) {
       throw new IllegalArgumentException("kv_cache.disk_folder is set but kv_cache.disk_bytes is 0;"
           + " give the disk tier a budget or drop the folder");
+    }
+  }
+
+  private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([kKmMgG]?)[bB]?");
+
+  /**
+   * A size as operators write it: bytes, or a number with k, m or g (powers of 1024), e.g. 512m, 8g.
+   *
+   * @throws IllegalArgumentException if {@code text} is not such a size or does not fit a long
+   */
+  public static long parseSize(String text) {
+    Matcher m = SIZE.matcher(text.strip());
+    if (!m.matches()) {
+      throw new IllegalArgumentException("not a size in bytes (e.g. 8589934592, 512m, 8g): '" + text + "'");
+    }
+    int shift = switch (m.group(2).toLowerCase(Locale.ROOT)) {
+      case "k" -> 10;
+      case "m" -> 20;
+      case "g" -> 30;
+      default -> 0;
+    };
+    try {
+      long n = Long.parseLong(m.group(1));
+      if (n > Long.MAX_VALUE >> shift) {
+        throw new NumberFormatException();
+      }
+      return n << shift;
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("size too large: '" + text + "'");
     }
   }
 

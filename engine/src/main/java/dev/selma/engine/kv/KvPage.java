@@ -26,4 +26,11 @@ public interface KvPage {
 
   /** Gives the page's memory back; called once by the last holder, never while a sequence uses it. */
   void free();
+
+  /**
+   * Tells the page that the {@link PrefixCache} took it ({@link PrefixCache#offer}): from then on the
+   * cache, not the sequence that computed it, gives its memory back. Backends whose pages the garbage
+   * collector reclaims need not care.
+   */
+  default void adopted() {}
 }

@@ -38,7 +38,10 @@ public interface PagedKvCache extends KvCache {
    */
   void attach(KvPage page, int tokens);
 
-  /** A new page of this backend holding {@code hostPage} (host layout, {@link #pageHostBytes()} bytes). */
+  /**
+   * A new page of this backend holding {@code hostPage} (host layout, {@link #pageHostBytes()} bytes),
+   * made for the prefix cache, which owns it ({@link KvPage#adopted}).
+   */
   KvPage upload(MemorySegment hostPage);
 
   /**

@@ -286,6 +286,7 @@ public final class PrefixCache implements AutoCloseable {
       if (disk != null && disk.asMap().remove(key) instanceof DiskPage d) {
         deleteQuietly(d.file);
       }
+      page.adopted();
       inUse.put(key, new Pinned(page));
       inserts++;
       return true;

@@ -164,5 +164,12 @@ public final class Llama {
       // Logits of a whole chunk at once would be chunk × vocab floats: compute a few rows at a time.
       logits = b.allocate(Math.min(maxChunk, 16), c.vocabSize());
     }
+
+    /** Gives the buffers back to {@code b} (a GPU's memory is not the garbage collector's to manage). */
+    void free(Backend b) {
+      for (Activations a : new Activations[] {x, xb, q, k, v, att, gate, up, logits}) {
+        b.free(a);
+      }
+    }
   }
 }

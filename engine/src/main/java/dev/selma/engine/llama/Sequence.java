@@ -366,5 +366,6 @@ public final class Sequence implements AutoCloseable {
       unkeyFrom(0);
     }
     cache.close();
+    workspace.free(model.backend());
   }
 }

@@ -45,6 +45,38 @@ class SelmaCliTest {
   }
 
   @Test
+  void aKvCacheFolderLetsALaterRunReuseThePromptsPages(@TempDir Path dir) throws Exception {
+    StringBuilder doc = new StringBuilder("Documents:\n\n[doc 1] id: a | title: Notes\n");
+    for (int i = 0; i < 60; i++) {
+      doc.append("The sky over the mill was grey on day ").append(i).append(". ");
+    }
+    doc.append("The gate code of the old mill is 73115.\n\nQuestion: ");
+    Path folder = dir.resolve("kv");
+    String[] common = {"generate", "-m", MODEL, "-t", "2", "-n", "24", "--kv-cache-dir", folder.toString(), "--system",
+        "Answer the question from the documents. Quote the sentence that answers it.", "-p"};
+    Run first = selma(concat(common, doc + "What is the gate code of the old mill?"));
+    assertEquals(0, first.code(), first.err());
+    assertTrue(first.err().contains("(0 from the KV cache)"), first.err());
+    Run second = selma(concat(common, doc + "What is the gate code of the old mill?"));
+    assertEquals(0, second.code(), second.err());
+    assertEquals(first.out(), second.out(), "the pages read back from disk are exact");
+    java.util.regex.Matcher cached = java.util.regex.Pattern.compile("\\((\\d+) from the KV cache\\)")
+        .matcher(second.err());
+    assertTrue(cached.find() && Integer.parseInt(cached.group(1)) >= 256, second.err());
+    assertTrue(Files.list(folder).anyMatch(f -> f.toString().endsWith(".kvpage")), "page files on disk");
+
+    Run bad = selma("generate", "-m", MODEL, "-p", "hi", "--kv-cache-dir", folder.toString(), "--kv-cache-bytes", "lots");
+    assertEquals(1, bad.code());
+    assertTrue(bad.err().contains("--kv-cache-bytes: not a size"), bad.err());
+  }
+
+  private static String[] concat(String[] a, String last) {
+    String[] all = java.util.Arrays.copyOf(a, a.length + 1);
+    all[a.length] = last;
+    return all;
+  }
+
+  @Test
   void inspectPrintsMetadataHyperParametersAndTensors() {
     Run r = selma("inspect", MODEL);
     assertEquals(0, r.code(), r.err());

@@ -78,6 +78,10 @@ public final class CpuBackend implements Backend {
     return new CpuActivations(rows, cols);
   }
 
+  /** Heap arrays: the garbage collector takes them back. */
+  @Override
+  public void free(Activations matrix) {}
+
   @Override
   public KvCache newKvCache(ModelConfig config, int maxTokens) {
     return new CpuKvCache(config, maxTokens, kvPageTokens);

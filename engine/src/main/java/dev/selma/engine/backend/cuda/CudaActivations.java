@@ -1,17 +1,19 @@
 package dev.selma.engine.backend.cuda;
 
+import java.lang.ref.Cleaner;
 import dev.selma.engine.backend.Activations;
 
 /**
  * Rows {@code [first, first + rows)} of a row-major fp32 matrix in device memory. Views share their
- * {@link Storage}; the device block goes back to the pool once no view of it is reachable (the
- * {@code Backend} interface has no explicit free, and sequences drop their buffers to the GC).
+ * {@link Storage}; the device block goes back to the pool when the backend frees it, or else once no
+ * view of it is reachable.
  */
 record CudaActivations(Storage storage, int first, int rows, int cols) implements Activations {
 
-  /** The device block behind a matrix and its views. */
+  /** The device block behind a matrix and its views, and the action that gives it back, run once. */
   static final class Storage {
     final DeviceBuffer buffer;
+    Cleaner.Cleanable release;
 
     Storage(DeviceBuffer buffer) {
       this.buffer = buffer;

@@ -29,6 +29,8 @@ public final class CudaBackend implements Backend {
   /** Floats converted per step when a weight is uploaded as fp32 and stored as bf16. */
   private static final int CONVERT_FLOATS = 4 << 20;
   private static final int THREADS = 256;
+  /** Tokens per KV page on the GPU ({@code KV_PAGE} in kv_layout.cuh), the prefix cache's unit there. */
+  public static final int KV_PAGE_TOKENS = CudaKvCache.PAGE;
   /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
   private static final int GEMV_ROWS = 4;
 
@@ -106,6 +108,12 @@ public final class CudaBackend implements Backend {
   public synchronized void synchronize() {
     enter();
     device.synchronize();
+  }
+
+  /** Runs {@code work} as the backend's operations run: alone, with the GPU's context current. */
+  synchronized <T> T locked(java.util.function.Supplier<T> work) {
+    enter();
+    return work.get();
   }
 
   private void enter() {
@@ -200,15 +208,20 @@ public final class CudaBackend implements Backend {
     DeviceBuffer b = memory.allocate(4L * rows * cols, "activations of " + rows + "x" + cols + " floats");
     CudaActivations.Storage storage = new CudaActivations.Storage(b);
     DeviceMemory pool = memory;
-    CLEANER.register(storage, () -> pool.release(b));
+    storage.release = CLEANER.register(storage, () -> pool.release(b));
     return new CudaActivations(storage, 0, rows, cols);
+  }
+
+  @Override
+  public void free(Activations matrix) {
+    ((CudaActivations) matrix).storage().release.clean(); // runs the release at most once
   }
 
   @Override
   public synchronized KvCache newKvCache(ModelConfig config, int maxTokens) {
     enter();
     GgmlType type = options.precision() == CudaOptions.Precision.FP32 ? GgmlType.F32 : GgmlType.BF16;
-    return new CudaKvCache(config, maxTokens, type, device, memory, staging);
+    return new CudaKvCache(config, maxTokens, type, this, device, memory, staging);
   }
 
   @Override

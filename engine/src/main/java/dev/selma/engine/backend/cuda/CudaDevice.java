@@ -209,6 +209,10 @@ final class CudaDevice implements AutoCloseable {
   }
 
   /** Queues a copy of {@code bytes} from pinned host memory to {@code dst + offset}. */
+  void copyWithinDevice(DeviceBuffer dst, DeviceBuffer src, long bytes) {
+    check(cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream), "cuMemcpyDtoDAsync");
+  }
+
   void copyToDevice(DeviceBuffer dst, long offset, Pointer src, long bytes) {
     check(cuMemcpyHtoDAsync(dst.pointer().withByteOffset(offset), src, bytes, stream), "cuMemcpyHtoDAsync");
   }

@@ -1,7 +1,8 @@
 package dev.selma.engine.backend.cuda;
 
 import dev.selma.engine.attention.AttentionConfig;
-import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.kv.KvPage;
+import dev.selma.engine.kv.PagedKvCache;
 import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.ModelConfig;
 import java.lang.foreign.MemorySegment;
@@ -17,8 +18,13 @@ import java.util.List;
  * <p>Pages are taken from the device pool as tokens arrive and given back on truncation and close.
  * Creating a cache checks that its full capacity could fit in the GPU's free memory, so that a context
  * the GPU cannot hold fails at once with the numbers, not half-way through a long prompt.
+ *
+ * <p>Pages are shared through the prefix cache as they are on the CPU: a shared page is read-only
+ * (the next write into it goes to a copy), and a page the prefix cache adopted is its to free; this
+ * cache frees only the pages it still owns. Operations that do not come through the backend (sharing,
+ * attaching, truncating, closing) take the backend's lock, as its own operations do.
  */
-final class CudaKvCache implements KvCache {
+final class CudaKvCache implements PagedKvCache {
   static final int PAGE = 256;
   static final int GRANULE = AttentionConfig.MIN_BLOCK_SIZE;
 
@@ -27,15 +33,70 @@ final class CudaKvCache implements KvCache {
   final boolean interleavedRope;
   final long valueOffset, keySumOffset, querySumOffset, pageBytes;
   private final int capacity;
+  private final String format;
+  private final CudaBackend backend;
+  private final CudaDevice device;
   private final DeviceMemory memory;
   private final Staging staging;
   private final DeviceBuffer pageTable;
-  private final List<DeviceBuffer> pages = new ArrayList<>();
+  private final List<Page> pages = new ArrayList<>();
   private int length;
   private boolean closed;
 
-  CudaKvCache(ModelConfig config, int capacity, GgmlType type, CudaDevice device, DeviceMemory memory,
-      Staging staging) {
+  /** One page of device memory; {@link #shared} and {@link #adopted} only ever become true. */
+  static final class Page implements KvPage {
+    final DeviceBuffer buffer;
+    private final CudaKvCache maker;
+    /** Read-only from now on: another sequence or the prefix cache may hold it. */
+    boolean shared;
+    /** The prefix cache frees it. */
+    volatile boolean adopted;
+
+    Page(DeviceBuffer buffer, CudaKvCache maker) {
+      this.buffer = buffer;
+      this.maker = maker;
+    }
+
+    @Override
+    public long bytes() {
+      return maker.pageBytes;
+    }
+
+    @Override
+    public String format() {
+      return maker.format;
+    }
+
+    @Override
+    public long hostBytes() {
+      return maker.pageBytes;
+    }
+
+    /** Host layout: the device bytes as they are. */
+    @Override
+    public void download(MemorySegment dst) {
+      if (dst.byteSize() < maker.pageBytes) {
+        throw new IllegalArgumentException("a page needs " + maker.pageBytes + " bytes, got " + dst.byteSize());
+      }
+      maker.backend.locked(() -> {
+        maker.staging.download(buffer, 0, dst.asSlice(0, maker.pageBytes));
+        return null;
+      });
+    }
+
+    @Override
+    public void adopted() {
+      adopted = true;
+    }
+
+    @Override
+    public void free() {
+      maker.memory.release(buffer);
+    }
+  }
+
+  CudaKvCache(ModelConfig config, int capacity, GgmlType type, CudaBackend backend, CudaDevice device,
+      DeviceMemory memory, Staging staging) {
     if (capacity <= 0) {
       throw new IllegalArgumentException("KV cache capacity must be > 0, got " + capacity);
     }
@@ -45,6 +106,8 @@ final class CudaKvCache implements KvCache {
     this.type = type;
     this.interleavedRope = config.ropeStyle() == ModelConfig.RopeStyle.INTERLEAVED;
     this.capacity = capacity;
+    this.backend = backend;
+    this.device = device;
     this.memory = memory;
     this.staging = staging;
     long elementBytes = type == GgmlType.BF16 ? 2 : 4;
@@ -54,6 +117,8 @@ final class CudaKvCache implements KvCache {
     keySumOffset = 2 * kv;
     querySumOffset = 2 * kv + sums;
     pageBytes = 2 * kv + 2 * sums;
+    format = "cuda-kv v1 " + type + " layers=" + layers + " kv_heads=" + kvHeads + " head_dim=" + headDim + " page="
+        + PAGE + " granule=" + GRANULE;
     long pageCount = (capacity + (long) PAGE - 1) / PAGE;
     long needed = pageCount * pageBytes;
     long[] info = device.memoryInfo();
@@ -87,13 +152,20 @@ final class CudaKvCache implements KvCache {
     if (newLength < 0 || newLength > length) {
       throw new IllegalArgumentException("truncate to " + newLength + " of " + length + " tokens");
     }
-    // Query sums are all that is left of the queries, so the cut is at a granule (as on the CPU).
+    // Query sums are all that is left of the queries, so the cut is at a granule (as on the CPU). A
+    // shared page the cut ends in is copied by the next write (reserve).
     length = newLength - newLength % GRANULE;
     int keep = (length + PAGE - 1) / PAGE;
     while (pages.size() > keep) {
-      memory.release(pages.removeLast());
+      drop(pages.removeLast());
     }
     return length;
+  }
+
+  private void drop(Page page) {
+    if (!page.adopted) {
+      memory.release(page.buffer);
+    }
   }
 
   @Override
@@ -101,7 +173,11 @@ final class CudaKvCache implements KvCache {
     return pages.size() * pageBytes + pageTable.bytes();
   }
 
-  /** Makes room for tokens up to {@code endToken} (exclusive), checking the capacity. */
+  /**
+   * Makes room for tokens up to {@code endToken} (exclusive), checking the capacity; a shared page
+   * that the tokens from {@link #length()} on would be written into is replaced by a copy first.
+   * Called with the backend's lock held.
+   */
   void reserve(int endToken) {
     if (closed) {
       throw new IllegalStateException("the KV cache is closed");
@@ -111,16 +187,121 @@ final class CudaKvCache implements KvCache {
           "the sequence needs " + endToken + " tokens but the KV cache holds at most " + capacity);
     }
     int first = pages.size();
+    int current = length / PAGE;
+    if (current < pages.size() && pages.get(current).shared && endToken > length) {
+      Page copy = new Page(memory.allocate(pageBytes, "a copy of a shared KV page"), this);
+      device.copyWithinDevice(copy.buffer, pages.get(current).buffer, pageBytes);
+      drop(pages.set(current, copy));
+      first = current;
+    }
     while (pages.size() * PAGE < endToken) {
-      pages.add(memory.allocate(pageBytes, "a KV page of " + PAGE + " tokens"));
+      pages.add(new Page(memory.allocate(pageBytes, "a KV page of " + PAGE + " tokens"), this));
     }
-    if (pages.size() > first) {
-      long[] addresses = new long[pages.size() - first];
+    updatePageTable(first);
+  }
+
+  /** Uploads the device addresses of pages {@code from} on into the page table. */
+  private void updatePageTable(int from) {
+    if (pages.size() > from) {
+      long[] addresses = new long[pages.size() - from];
       for (int i = 0; i < addresses.length; i++) {
-        addresses[i] = pages.get(first + i).address();
+        addresses[i] = pages.get(from + i).buffer.address();
       }
-      staging.upload(MemorySegment.ofArray(addresses), pageTable, 8L * first);
+      staging.upload(MemorySegment.ofArray(addresses), pageTable, 8L * from);
     }
+  }
+
+  @Override
+  public int pageTokens() {
+    return PAGE;
+  }
+
+  @Override
+  public String pageFormat() {
+    return format;
+  }
+
+  @Override
+  public long pageHostBytes() {
+    return pageBytes;
+  }
+
+  @Override
+  public KvPage share(int index) {
+    if (index < 0 || (long) index * PAGE >= length) {
+      throw new IllegalArgumentException("page " + index + " holds no tokens: the cache holds " + length + " tokens");
+    }
+    Page page = pages.get(index);
+    page.shared = true;
+    return page;
+  }
+
+  @Override
+  public void attach(KvPage kvPage, int tokens) {
+    if (!(kvPage instanceof Page page) || !page.format().equals(format)) {
+      throw new IllegalArgumentException("page of another format: " + kvPage.format() + ", expected " + format);
+    }
+    if (!page.shared) {
+      throw new IllegalArgumentException("only shared pages (from share or upload) can be attached");
+    }
+    if (tokens < 1 || tokens > PAGE) {
+      throw new IllegalArgumentException("a page holds 1 to " + PAGE + " tokens, not " + tokens);
+    }
+    if (length != pages.size() * PAGE) {
+      throw new IllegalStateException("a page can only be attached at a page boundary, not after " + length + " tokens");
+    }
+    if (length + tokens > capacity) {
+      throw new IllegalStateException("attaching a page would exceed the capacity of " + capacity);
+    }
+    backend.locked(() -> {
+      pages.add(page);
+      updatePageTable(pages.size() - 1);
+      return null;
+    });
+    length += tokens;
+  }
+
+  @Override
+  public KvPage upload(MemorySegment hostPage) {
+    if (hostPage.byteSize() != pageBytes) {
+      throw new IllegalArgumentException("host page of " + hostPage.byteSize() + " bytes, expected " + pageBytes);
+    }
+    return backend.locked(() -> {
+      Page page = new Page(memory.allocate(pageBytes, "a KV page from the prefix cache"), this);
+      staging.upload(hostPage, page.buffer, 0);
+      page.shared = true;
+      page.adopted = true; // made for the prefix cache, to be attached by any number of sequences
+      return page;
+    });
+  }
+
+  @Override
+  public void append(PagedKvCache source, int from, int to) {
+    if (!(source instanceof CudaKvCache src) || !src.format.equals(format) || src.backend != backend) {
+      throw new IllegalArgumentException("cache of another format: " + source.pageFormat() + ", expected " + format);
+    }
+    if (src == this) {
+      throw new IllegalArgumentException("a cache cannot append its own tokens");
+    }
+    if (from < 0 || from > to || to > src.length) {
+      throw new IllegalArgumentException("tokens [" + from + ", " + to + ") of a cache of " + src.length);
+    }
+    int count = to - from;
+    if (count == 0) {
+      return;
+    }
+    backend.locked(() -> {
+      reserve(length + count);
+      int granules = (length + count - 1) / GRANULE - length / GRANULE + 1;
+      String kernel = type == GgmlType.BF16 ? "kv_append_bf16" : "kv_append_f32";
+      for (int layer = 0; layer < layers; layer++) {
+        device.launch(kernel, granules, kvHeads, Math.min(headDim, 128), 0, pageTable.address(),
+            src.pageTable.address(), valueOffset, keySumOffset, querySumOffset, layer, kvHeads, headDim, length, from,
+            count, src.length);
+      }
+      return null;
+    });
+    length += count;
   }
 
   /** Device address of the page table, {@code long[pages]}. */
@@ -134,8 +315,8 @@ final class CudaKvCache implements KvCache {
       return;
     }
     closed = true;
-    for (DeviceBuffer p : pages) {
-      memory.release(p);
+    for (Page p : pages) {
+      drop(p);
     }
     pages.clear();
     memory.release(pageTable);

@@ -60,11 +60,27 @@ final class Staging implements AutoCloseable {
     return at;
   }
 
-  /** Queues a copy of {@code src} to {@code dst + offset}. */
+  /** Queues a copy of {@code src} to {@code dst + offset}, in pieces of half the ring when larger. */
   void upload(MemorySegment src, DeviceBuffer dst, long offset) {
-    long at = reserveHost(src.byteSize());
-    MemorySegment.copy(src, 0, hostSegment, at, src.byteSize());
-    device.copyToDevice(dst, offset, host.withByteOffset(at), src.byteSize());
+    long step = hostSegment.byteSize() / 2;
+    for (long done = 0; done < src.byteSize() || done == 0; done += step) {
+      long bytes = Math.min(step, src.byteSize() - done);
+      long at = reserveHost(bytes);
+      MemorySegment.copy(src, done, hostSegment, at, bytes);
+      device.copyToDevice(dst, offset + done, host.withByteOffset(at), bytes);
+    }
+  }
+
+  /** Copies {@code dst.byteSize()} bytes from {@code src + offset} into {@code dst}, waiting for them. */
+  void download(DeviceBuffer src, long offset, MemorySegment dst) {
+    long step = hostSegment.byteSize() / 2;
+    for (long done = 0; done < dst.byteSize(); done += step) {
+      long bytes = Math.min(step, dst.byteSize() - done);
+      long at = reserveHost(bytes);
+      device.copyToHost(host.withByteOffset(at), src, offset + done, bytes);
+      device.synchronize();
+      MemorySegment.copy(hostSegment, at, dst, done, bytes);
+    }
   }
 
   /** Copies {@code ints} into the device ring; returns their device address, valid until the ring wraps. */
