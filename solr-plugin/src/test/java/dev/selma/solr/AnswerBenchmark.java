@@ -11,7 +11,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.apache.solr.client.solrj.SolrClient;
+import org.apache.solr.client.solrj.embedded.EmbeddedSolrServer;
 import org.apache.solr.client.solrj.impl.Http2SolrClient;
+import org.apache.solr.core.CoreContainer;
 import org.apache.solr.common.SolrInputDocument;
 import org.apache.solr.common.util.NamedList;
 import org.apache.solr.embedded.JettyConfig;
@@ -25,7 +28,7 @@ import org.apache.solr.embedded.JettySolrRunner;
  *
  * <pre>
  * solr-plugin/answer-benchmark.sh [--model FILE] [--docs 100] [--words 3000] [--questions 5]
- *     [--budget 4096] [--context 8192] [--max-new-tokens 32] [--threads 0]
+ *     [--budget 4096] [--context 8192] [--max-new-tokens 32] [--threads 0] [--embedded true]
  * </pre>
  *
  * Without {@code --model} a random model of the demo model's shape (Mistral 32K vocabulary, hidden 256,
@@ -68,10 +71,19 @@ public final class AnswerBenchmark {
     props.put("selma.model.bench.threads", String.valueOf(threads));
     props.put("selma.model.bench.contextLength", String.valueOf(context));
     Files.writeString(home.resolve("solr.xml"), "<solr>\n" + SolrTestSupport.properties(props) + "</solr>\n");
-    JettySolrRunner jetty = new JettySolrRunner(home.toString(), JettyConfig.builder().setPort(0).build());
-    jetty.start();
-    try (Http2SolrClient client = new Http2SolrClient.Builder(jetty.getBaseUrl().toString())
-        .requestTimeout(600_000).build()) {
+    // In process (--embedded true): the same request handler through EmbeddedSolrServer, without Jetty and
+    // HTTP, for machines that have room for Solr's core libraries but not its test framework.
+    boolean embedded = Boolean.parseBoolean(a.getOrDefault("embedded", "false"));
+    JettySolrRunner jetty = null;
+    SolrClient client;
+    if (embedded) {
+      client = new EmbeddedSolrServer(CoreContainer.createAndLoad(home), "bench");
+    } else {
+      jetty = new JettySolrRunner(home.toString(), JettyConfig.builder().setPort(0).build());
+      jetty.start();
+      client = new Http2SolrClient.Builder(jetty.getBaseUrl().toString()).requestTimeout(600_000).build();
+    }
+    try {
       SplittableRandom r = new SplittableRandom(42);
       List<SolrInputDocument> batch = new ArrayList<>();
       for (int d = 0; d < docs; d++) {
@@ -114,7 +126,7 @@ public final class AnswerBenchmark {
       System.out.println("| stage | median ms |");
       System.out.println("| --- | ---: |");
       String[] names = {"search", "fetch stored text", "queue", "tokenize + pack", "prefill", "decode",
-          "server total", "client round trip (HTTP)"};
+          "server total", embedded ? "client round trip (in process)" : "client round trip (HTTP)"};
       for (int k = 0; k <= keys.length; k++) {
         final int col = k;
         System.out.printf(Locale.ROOT, "| %s | %.1f |%n", names[k], median(rows.stream().mapToDouble(x -> x[col])
@@ -125,7 +137,10 @@ public final class AnswerBenchmark {
           (int) median(usage.stream().mapToDouble(x -> x[1]).toArray()),
           (int) median(usage.stream().mapToDouble(x -> x[2]).toArray()), questions);
     } finally {
-      jetty.stop();
+      client.close();
+      if (jetty != null) {
+        jetty.stop();
+      }
     }
   }
 
