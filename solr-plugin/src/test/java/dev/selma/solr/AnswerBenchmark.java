@@ -75,9 +75,11 @@ public final class AnswerBenchmark {
     // HTTP, for machines that have room for Solr's core libraries but not its test framework.
     boolean embedded = Boolean.parseBoolean(a.getOrDefault("embedded", "false"));
     JettySolrRunner jetty = null;
+    CoreContainer container = null;
     SolrClient client;
     if (embedded) {
-      client = new EmbeddedSolrServer(CoreContainer.createAndLoad(home), "bench");
+      container = CoreContainer.createAndLoad(home);
+      client = new EmbeddedSolrServer(container, "bench");
     } else {
       jetty = new JettySolrRunner(home.toString(), JettyConfig.builder().setPort(0).build());
       jetty.start();
@@ -138,6 +140,9 @@ public final class AnswerBenchmark {
           (int) median(usage.stream().mapToDouble(x -> x[2]).toArray()), questions);
     } finally {
       client.close();
+      if (container != null) {
+        container.shutdown(); // EmbeddedSolrServer leaves a container it did not create running
+      }
       if (jetty != null) {
         jetty.stop();
       }
