@@ -940,7 +940,8 @@ def main():
     ap.add_argument("--se-group", type=int, default=8)
     ap.add_argument("--se-window", type=int, default=1024)
     ap.add_argument("--recommended-scheme", default="auto",
-                    help="selma.recommended.position_scheme; auto = the best scheme at the longest eval length")
+                    help="selma.recommended.position_scheme; auto = the best scheme at the longest eval length "
+                         "(the shipped demo model's was changed after training: demo-corpus/MODEL_CARD.md)")
     ap.add_argument("--demo-n", type=int, default=1000, help="how many demo questions to evaluate")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run of the whole pipeline")
     args = ap.parse_args()

@@ -168,12 +168,15 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     }
 #pragma unroll
     for (int n = 0; n < NF; n++) {
+      // Elements i and i + 1 are neighbours in one row: store them as one pair.
 #pragma unroll
-      for (int i = 0; i < sf[n].num_elements; i++) {
+      for (int i = 0; i < sf[n].num_elements; i += 2) {
         int h = (i >> 1) & 1;
-        float p = sf[n].x[i] == -CUDART_INF_F ? 0.f : expf(sf[n].x[i] - m[h]);
-        sum[h] += p;
-        ps[(warp * 16 + acc_row(lane, i)) * PLD + n * 16 + acc_col(lane, i)] = __float2bfloat16_rn(p);
+        float p0 = sf[n].x[i] == -CUDART_INF_F ? 0.f : expf(sf[n].x[i] - m[h]);
+        float p1 = sf[n].x[i + 1] == -CUDART_INF_F ? 0.f : expf(sf[n].x[i + 1] - m[h]);
+        sum[h] += p0 + p1;
+        *reinterpret_cast<__nv_bfloat162*>(ps + (warp * 16 + acc_row(lane, i)) * PLD + n * 16 + acc_col(lane, i)) =
+            __floats2bfloat162_rn(p0, p1);
       }
     }
 #pragma unroll
@@ -214,9 +217,10 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   }
 }
 
-// Items [first_item, first_item + gridDim.x) of the plan's work list.
+// Items [first_item, first_item + gridDim.x) of the plan's work list. Two blocks a multiprocessor (128
+// registers a thread, a few spilled) ran 2-3 % faster on an H100 than one block with 177 registers.
 #define ATTENTION_TC_KERNEL(NAME, D)                                                                               \
-  extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) NAME(                                                \
+  extern "C" __global__ void __launch_bounds__(TC_WARPS * 32, 2) NAME(                                                \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
       int layer, int kv_heads, int group, const int* items, int first_item, const int* key_offsets,                \
       const int* key_blocks, const int* key_positions, const int* query_shift, int block_size, int key_length,     \

@@ -120,10 +120,10 @@ class DemoModelTest {
   }
 
   @Test
-  void theModelsProfileAttendsDenselyWithinItsTrainedWindowAndWithSelfExtendBeyond() {
+  void theModelsProfileAttendsDenselyWithinItsTrainedWindowAndWithKeyBoundSelectAndMergeBeyond() {
     assertEquals(4096, engine.attentionProfile().trainedWindow());
     assertEquals(AttentionConfig.dense(), engine.attentionFor(4096));
-    assertEquals(AttentionConfig.dense().withPositions(new AttentionConfig.SelfExtend(8, 1024)),
-        engine.attentionFor(4097));
+    assertEquals(AttentionConfig.selectAndMergeWithin(4096).withPositions(new AttentionConfig.Reindexed())
+        .withSelection(AttentionConfig.Selection.BOUND), engine.attentionFor(4097));
   }
 }

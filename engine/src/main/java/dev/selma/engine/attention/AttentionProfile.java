@@ -13,7 +13,9 @@ import java.util.Locale;
  * <p>Keys: {@code selma.train.context_length} (the trained window; else the model's context length),
  * {@code selma.recommended.position_scheme} = {@code selfextend} (with {@code
  * selma.recommended.self_extend.group_size} and {@code .window}), {@code reindexed} (select-and-merge
- * with re-indexed positions, sized to the trained window) or {@code original}.
+ * with re-indexed positions, sized to the trained window, its blocks ranked by {@code
+ * selma.recommended.selection}: {@code mean}, the paper's block means, by default, or {@code bound})
+ * or {@code original}.
  *
  * @param trainedWindow prompts up to this many tokens use dense attention at original positions
  * @param longContext the configuration for longer prompts
@@ -39,7 +41,8 @@ public record AttentionProfile(int trainedWindow, AttentionConfig longContext) {
       case "selfextend", "self-extend" -> AttentionConfig.dense().withPositions(new AttentionConfig.SelfExtend(
           metadata.getInt("selma.recommended.self_extend.group_size"),
           metadata.getInt("selma.recommended.self_extend.window")));
-      case "reindexed" -> AttentionConfig.selectAndMergeWithin(trained).withPositions(new AttentionConfig.Reindexed());
+      case "reindexed" -> AttentionConfig.selectAndMergeWithin(trained).withPositions(new AttentionConfig.Reindexed())
+          .withSelection(selection(metadata));
       default -> throw new ModelFormatException(metadata.file(), "selma.recommended.position_scheme",
           "unknown scheme '" + scheme + "'; Selma knows original, selfextend and reindexed");
     };
@@ -49,5 +52,15 @@ public record AttentionProfile(int trainedWindow, AttentionConfig longContext) {
       throw new ModelFormatException(metadata.file(), "selma.recommended.*", e.getMessage());
     }
     return new AttentionProfile(trained, longContext);
+  }
+
+  private static AttentionConfig.Selection selection(GgufMetadata metadata) throws ModelFormatException {
+    String s = metadata.getString("selma.recommended.selection", "mean");
+    return switch (s.toLowerCase(Locale.ROOT)) {
+      case "mean" -> AttentionConfig.Selection.MEAN;
+      case "bound" -> AttentionConfig.Selection.BOUND;
+      default -> throw new ModelFormatException(metadata.file(), "selma.recommended.selection",
+          "unknown selection '" + s + "'; Selma knows mean and bound");
+    };
   }
 }

@@ -41,6 +41,10 @@ class AttentionProfileTest {
     AttentionConfig c = p.forLength(1025);
     assertEquals(new AttentionConfig.Reindexed(), c.positions());
     assertEquals(1024, (c.sinkBlocks() + c.topK() + c.windowBlocks() + c.merge()) * c.blockSize());
+    assertEquals(AttentionConfig.Selection.MEAN, c.selection());
+    assertEquals(AttentionConfig.Selection.BOUND, AttentionProfile.fromGguf(metadata("selma.train.context_length", 1024,
+        "selma.recommended.position_scheme", "reindexed", "selma.recommended.selection", "bound"), CONFIG)
+        .forLength(2048).selection());
   }
 
   @Test
@@ -49,6 +53,10 @@ class AttentionProfileTest {
         metadata("selma.recommended.position_scheme", "rerope"), CONFIG));
     assertEquals("model.gguf: selma.recommended.position_scheme: unknown scheme 'rerope'; Selma knows original, "
         + "selfextend and reindexed", e.getMessage());
+    assertEquals("model.gguf: selma.recommended.selection: unknown selection 'best'; Selma knows mean and bound",
+        assertThrows(ModelFormatException.class, () -> AttentionProfile.fromGguf(metadata(
+            "selma.recommended.position_scheme", "reindexed", "selma.recommended.selection", "best"), CONFIG))
+            .getMessage());
     assertThrows(ModelFormatException.class, () -> AttentionProfile.fromGguf(metadata(
         "selma.recommended.position_scheme", "selfextend", "selma.recommended.self_extend.group_size", 4,
         "selma.recommended.self_extend.window", 8192), CONFIG));
