@@ -1,5 +1,6 @@
 package dev.selma.engine.kv;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -33,4 +34,24 @@ public interface KvPage {
    * collector reclaims need not care.
    */
   default void adopted() {}
+
+  /**
+   * A copy of the page in host memory, in host layout, for the prefix cache's host tier; closing it
+   * gives the memory back. Backends may give memory the device copies to and from faster (pinned
+   * memory on a GPU) than the plain off-heap memory of this default.
+   */
+  default HostCopy toHost() {
+    Arena arena = Arena.ofShared();
+    MemorySegment data = arena.allocate(hostBytes(), 64);
+    download(data);
+    return new HostCopy(data, arena::close);
+  }
+
+  /** A page's bytes in host memory and how to give them back. */
+  record HostCopy(MemorySegment data, Runnable release) implements AutoCloseable {
+    @Override
+    public void close() {
+      release.run();
+    }
+  }
 }

@@ -64,7 +64,11 @@ public final class PrefixCache implements AutoCloseable {
     }
   }
 
-  private record HostPage(Arena arena, MemorySegment data, String format) {}
+  private record HostPage(KvPage.HostCopy copy, String format) {
+    MemorySegment data() {
+      return copy.data();
+    }
+  }
 
   private record DiskPage(Path file, long bytes) {}
 
@@ -84,7 +88,7 @@ public final class PrefixCache implements AutoCloseable {
     this.modelId = modelId;
     this.fast = tier(options.fastBytes(), KvPage::bytes, (k, page, cause) -> evictedFromFast(k, page));
     this.host = options.hostBytes() == 0 ? null
-        : tier(options.hostBytes(), h -> h.data.byteSize(), (k, h, cause) -> evictedFromHost(k, h));
+        : tier(options.hostBytes(), h -> h.data().byteSize(), (k, h, cause) -> evictedFromHost(k, h));
     this.disk = options.diskBytes() == 0 ? null
         : tier(options.diskBytes(), DiskPage::bytes, (k, d, cause) -> evictedFromDisk(d));
     if (disk != null) {
@@ -239,8 +243,8 @@ public final class PrefixCache implements AutoCloseable {
     if (page != null) {
       fastHits++;
     } else if (host != null && host.asMap().remove(key) instanceof HostPage h) {
-      page = target.upload(h.data);
-      h.arena.close();
+      page = target.upload(h.data());
+      h.copy().close();
       hostHits++;
     } else if (disk != null && disk.asMap().remove(key) instanceof DiskPage d) {
       page = readFromDisk(key, d, target);
@@ -281,7 +285,7 @@ public final class PrefixCache implements AutoCloseable {
         return false;
       }
       if (host != null && host.asMap().remove(key) instanceof HostPage h) {
-        h.arena.close();
+        h.copy().close();
       }
       if (disk != null && disk.asMap().remove(key) instanceof DiskPage d) {
         deleteQuietly(d.file);
@@ -319,11 +323,9 @@ public final class PrefixCache implements AutoCloseable {
   private void evictedFromFast(PageKey key, KvPage page) {
     fastEvictions++;
     if (host != null) {
-      Arena arena = Arena.ofShared();
-      MemorySegment data = arena.allocate(page.hostBytes(), 64);
-      page.download(data);
+      KvPage.HostCopy copy = page.toHost();
       page.free();
-      host.put(key, new HostPage(arena, data, page.format()));
+      host.put(key, new HostPage(copy, page.format()));
       host.cleanUp();
     } else if (disk != null) {
       try (Arena arena = Arena.ofConfined()) {
@@ -340,9 +342,9 @@ public final class PrefixCache implements AutoCloseable {
   private void evictedFromHost(PageKey key, HostPage h) {
     hostEvictions++;
     if (disk != null) {
-      toDisk(key, h.data, h.format);
+      toDisk(key, h.data(), h.format);
     }
-    h.arena.close();
+    h.copy().close();
   }
 
   private void toDisk(PageKey key, MemorySegment data, String format) {
@@ -412,7 +414,7 @@ public final class PrefixCache implements AutoCloseable {
       fast.asMap().values().forEach(KvPage::free);
       fast.asMap().clear();
       if (host != null) {
-        host.asMap().values().forEach(h -> h.arena.close());
+        host.asMap().values().forEach(h -> h.copy().close());
         host.asMap().clear();
       }
       if (disk != null) {

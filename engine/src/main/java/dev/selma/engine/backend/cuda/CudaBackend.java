@@ -116,6 +116,17 @@ public final class CudaBackend implements Backend {
     return work.get();
   }
 
+  /**
+   * Runs {@code release} as {@link #locked} does, unless the backend is closed: closing destroyed the
+   * context and everything allocated in it.
+   */
+  synchronized void releaseIfOpen(Runnable release) {
+    if (!closed) {
+      device.makeCurrent();
+      release.run();
+    }
+  }
+
   private void enter() {
     if (closed) {
       throw new IllegalStateException("the CUDA backend is closed");

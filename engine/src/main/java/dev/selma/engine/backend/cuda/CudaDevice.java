@@ -209,6 +209,17 @@ final class CudaDevice implements AutoCloseable {
   }
 
   /** Queues a copy of {@code bytes} from pinned host memory to {@code dst + offset}. */
+  /** {@code bytes} of page-locked host memory, which the device copies to and from at full speed. */
+  Pointer allocatePinned(long bytes) {
+    Pointer p = new Pointer();
+    check(cuMemHostAlloc(p, bytes, 0), "cuMemHostAlloc(" + bytes + " bytes of pinned memory)");
+    return p;
+  }
+
+  void freePinned(Pointer p) {
+    check(cuMemFreeHost(p), "cuMemFreeHost");
+  }
+
   void copyWithinDevice(DeviceBuffer dst, DeviceBuffer src, long bytes) {
     check(cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream), "cuMemcpyDtoDAsync");
   }

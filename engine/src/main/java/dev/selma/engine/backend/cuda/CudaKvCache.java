@@ -6,6 +6,7 @@ import dev.selma.engine.kv.PagedKvCache;
 import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.ModelConfig;
 import java.lang.foreign.MemorySegment;
+import jcuda.Pointer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -25,6 +26,9 @@ import java.util.List;
  * attaching, truncating, closing) take the backend's lock, as its own operations do.
  */
 final class CudaKvCache implements PagedKvCache {
+  private static final System.Logger LOG = System.getLogger(CudaKvCache.class.getName());
+  private static final java.util.concurrent.atomic.AtomicBoolean PINNED_WARNED =
+      new java.util.concurrent.atomic.AtomicBoolean();
   static final int PAGE = 256;
   static final int GRANULE = AttentionConfig.MIN_BLOCK_SIZE;
 
@@ -87,6 +91,30 @@ final class CudaKvCache implements PagedKvCache {
     @Override
     public void adopted() {
       adopted = true;
+    }
+
+    /** In pinned host memory, copied by DMA: the host tier's pages come back at PCIe speed. */
+    @Override
+    public HostCopy toHost() {
+      CudaDevice device = maker.device;
+      Pointer pinned;
+      try {
+        pinned = maker.backend.locked(() -> device.allocatePinned(maker.pageBytes));
+      } catch (CudaException e) {
+        // The system is out of page-locked memory: plain memory still works, at a fraction of the speed.
+        if (!PINNED_WARNED.getAndSet(true)) {
+          LOG.log(System.Logger.Level.WARNING, "Selma KV cache: host-tier pages in plain memory (" + e.getMessage()
+              + "); restoring them to the GPU will be slower");
+        }
+        return KvPage.super.toHost();
+      }
+      maker.backend.locked(() -> {
+        device.copyToHost(pinned, buffer, 0, maker.pageBytes);
+        device.synchronize();
+        return null;
+      });
+      MemorySegment data = MemorySegment.ofBuffer(pinned.getByteBuffer(0, maker.pageBytes));
+      return new HostCopy(data, () -> maker.backend.releaseIfOpen(() -> device.freePinned(pinned)));
     }
 
     @Override
@@ -268,7 +296,10 @@ final class CudaKvCache implements PagedKvCache {
     }
     return backend.locked(() -> {
       Page page = new Page(memory.allocate(pageBytes, "a KV page from the prefix cache"), this);
-      staging.upload(hostPage, page.buffer, 0);
+      // Straight from the caller's memory (pinned when it is a host-tier copy, toHost), and finished
+      // before returning, since the caller may free that memory at once.
+      device.copyToDevice(page.buffer, 0, Pointer.to(hostPage.asByteBuffer()), pageBytes);
+      device.synchronize();
       page.shared = true;
       page.adopted = true; // made for the prefix cache, to be attached by any number of sequences
       return page;
