@@ -41,6 +41,7 @@ public final class CudaBackend implements Backend {
   private final Cublas cublas;
   private final CudaAttention attention;
   private DeviceBuffer gemmInput, loadScratch;
+  private final java.util.Map<Long, java.util.ArrayDeque<jcuda.Pointer>> pinnedPool = new java.util.HashMap<>();
   private boolean closed;
 
   private CudaBackend(CudaOptions options, CudaDevice device) {
@@ -117,13 +118,24 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * Runs {@code release} as {@link #locked} does, unless the backend is closed: closing destroyed the
-   * context and everything allocated in it.
+   * A page-locked host buffer of {@code bytes}, from the pool of those given back or new. Pinning and
+   * unpinning cost milliseconds for a KV page, so buffers are kept for reuse until the backend closes.
+   *
+   * @throws CudaException if the system has no more page-locked memory
    */
-  synchronized void releaseIfOpen(Runnable release) {
+  synchronized jcuda.Pointer takePinned(long bytes) {
+    enter();
+    java.util.ArrayDeque<jcuda.Pointer> free = pinnedPool.get(bytes);
+    return free == null || free.isEmpty() ? device.allocatePinned(bytes) : free.pop();
+  }
+
+  /**
+   * Gives a buffer from {@link #takePinned} back for reuse. Copies from it still queued on the stream
+   * finish before any later copy into it, as every copy runs on the one stream.
+   */
+  synchronized void givePinned(jcuda.Pointer p, long bytes) {
     if (!closed) {
-      device.makeCurrent();
-      release.run();
+      pinnedPool.computeIfAbsent(bytes, b -> new java.util.ArrayDeque<>()).push(p);
     }
   }
 
@@ -399,6 +411,9 @@ public final class CudaBackend implements Backend {
     closed = true;
     device.makeCurrent();
     try {
+      device.synchronize();
+      pinnedPool.values().forEach(free -> free.forEach(device::freePinned));
+      pinnedPool.clear();
       attention.close();
       staging.close();
       cublas.close();

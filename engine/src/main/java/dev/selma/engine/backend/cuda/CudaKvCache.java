@@ -93,13 +93,16 @@ final class CudaKvCache implements PagedKvCache {
       adopted = true;
     }
 
-    /** In pinned host memory, copied by DMA: the host tier's pages come back at PCIe speed. */
+    /**
+     * In pinned host memory (pooled by the backend), copied by DMA: the host tier's pages come back at
+     * PCIe speed.
+     */
     @Override
     public HostCopy toHost() {
       CudaDevice device = maker.device;
       Pointer pinned;
       try {
-        pinned = maker.backend.locked(() -> device.allocatePinned(maker.pageBytes));
+        pinned = maker.backend.takePinned(maker.pageBytes);
       } catch (CudaException e) {
         // The system is out of page-locked memory: plain memory still works, at a fraction of the speed.
         if (!PINNED_WARNED.getAndSet(true)) {
@@ -114,7 +117,7 @@ final class CudaKvCache implements PagedKvCache {
         return null;
       });
       MemorySegment data = MemorySegment.ofBuffer(pinned.getByteBuffer(0, maker.pageBytes));
-      return new HostCopy(data, () -> maker.backend.releaseIfOpen(() -> device.freePinned(pinned)));
+      return new HostCopy(data, () -> maker.backend.givePinned(pinned, maker.pageBytes));
     }
 
     @Override
@@ -296,10 +299,10 @@ final class CudaKvCache implements PagedKvCache {
     }
     return backend.locked(() -> {
       Page page = new Page(memory.allocate(pageBytes, "a KV page from the prefix cache"), this);
-      // Straight from the caller's memory (pinned when it is a host-tier copy, toHost), and finished
-      // before returning, since the caller may free that memory at once.
+      // Straight from the caller's memory, without waiting: a host-tier copy (toHost) is pinned and goes
+      // back to a pool that only this stream's later copies reuse; from plain memory the driver has
+      // taken the bytes when the call returns.
       device.copyToDevice(page.buffer, 0, Pointer.to(hostPage.asByteBuffer()), pageBytes);
-      device.synchronize();
       page.shared = true;
       page.adopted = true; // made for the prefix cache, to be attached by any number of sequences
       return page;
