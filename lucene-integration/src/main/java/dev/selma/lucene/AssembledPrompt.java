@@ -13,9 +13,14 @@ import java.util.List;
  * @param promptLimit the most prompt tokens allowed (the budget less the answer's tokens)
  * @param spans where each included document lies in {@code ids}, in prompt order (from its header to
  *     its trailing blank line; within a few tokens, as the pieces are counted separately)
+ * @param documentPrefix tokens before the first document's header (template, instructions, the
+ *     documents' heading): what every prompt over any documents starts with
+ * @param documentTexts the exact token ranges of the included documents' texts (without their headers),
+ *     for the documents whose text begins and ends on a token boundary of {@code ids}; the engine can
+ *     reuse those documents' keys and values from earlier prompts ({@code DocumentReuse})
  */
 public record AssembledPrompt(int[] ids, String text, List<PackedDocument> included, List<OmittedDocument> omitted,
-    int overheadTokens, int promptLimit, List<Span> spans) {
+    int overheadTokens, int promptLimit, List<Span> spans, int documentPrefix, List<Span> documentTexts) {
 
   /** Tokens {@code [from, to)} of the prompt hold document {@code n}. */
   public record Span(int n, int from, int to) {}

@@ -111,8 +111,10 @@ public final class PromptAssembler {
         }
         omitted.sort(java.util.Comparator.comparingInt(OmittedDocument::rank));
         String text = render(system, userText);
+        int at = text.indexOf(DOCUMENTS);
+        int prefix = at < 0 ? 0 : encodeText(text.substring(0, at + DOCUMENTS.length())).length;
         return new AssembledPrompt(ids, text, List.copyOf(included), List.copyOf(omitted), overhead, promptLimit,
-            spans(text, ids.length, included));
+            spans(text, ids.length, included), prefix, documentTexts(text, ids, prefix, included));
       }
       shrinkLowestRanked(included, omitted, ids.length - promptLimit, r.packing());
     }
@@ -142,9 +144,7 @@ public final class PromptAssembler {
     if (at < 0 || included.isEmpty()) {
       return List.of();
     }
-    String before = text.substring(0, at + DOCUMENTS.length());
-    int from = engine.hasChatTemplate() ? counts.tokenizer().encode(before, false).length
-        : counts.tokenizer().encode(before, true).length;
+    int from = encodeText(text.substring(0, at + DOCUMENTS.length())).length;
     List<AssembledPrompt.Span> spans = new ArrayList<>();
     for (PackedDocument p : included) {
       int to = Math.min(total, from + counts.count(Packer.header(p.n(), p.doc()) + "\n\n") + p.tokens());
@@ -152,6 +152,45 @@ public final class PromptAssembler {
       from = to;
     }
     return List.copyOf(spans);
+  }
+
+  /**
+   * The exact token ranges of the documents' texts: a document qualifies when the prompt's tokens up
+   * to the start and up to the end of its text are exactly the encodings of the text before those
+   * points, so that no token straddles its edges.
+   */
+  private List<AssembledPrompt.Span> documentTexts(String text, int[] ids, int prefix, List<PackedDocument> included) {
+    List<AssembledPrompt.Span> out = new ArrayList<>();
+    int searchFrom = text.indexOf(DOCUMENTS);
+    if (searchFrom < 0) {
+      return List.of();
+    }
+    for (PackedDocument p : included) {
+      String header = Packer.header(p.n(), p.doc());
+      int start = text.indexOf(header, searchFrom);
+      if (start < 0) {
+        return List.copyOf(out);
+      }
+      int textStart = start + header.length(), textEnd = textStart + p.text().length();
+      searchFrom = textEnd;
+      int from = tokenBoundary(text, ids, textStart), to = tokenBoundary(text, ids, textEnd);
+      if (from >= prefix && from >= 0 && to > from) {
+        out.add(new AssembledPrompt.Span(p.n(), from, to));
+      }
+    }
+    return List.copyOf(out);
+  }
+
+  /** How many of {@code ids} encode {@code text[0, at)}, or -1 if {@code at} falls inside a token. */
+  private int tokenBoundary(String text, int[] ids, int at) {
+    int[] head = encodeText(text.substring(0, at));
+    return head.length <= ids.length && java.util.Arrays.equals(head, 0, head.length, ids, 0, head.length)
+        ? head.length : -1;
+  }
+
+  /** The tokens of a piece of the rendered prompt, as the whole prompt is encoded. */
+  private int[] encodeText(String piece) {
+    return engine.hasChatTemplate() ? counts.tokenizer().encode(piece, false) : counts.tokenizer().encode(piece, true);
   }
 
   /** The user message. */

@@ -82,6 +82,27 @@ class PromptAssemblerTest {
   }
 
   @Test
+  void documentTextsAreExactTokenRangesAfterACommonPrefix() {
+    List<RetrievedDocument> docs = List.of(doc("a", "Mills", "The gate code of the old mill is 73115. It rained."),
+        doc("b", "Rivers", "The river ran high that spring, and the bridge held."));
+    AssembledPrompt p = assembler.assemble(new PromptAssembler.Request(null, "What is the code?", docs, 0, 32,
+        PackingOptions.DEFAULT));
+    AssembledPrompt reversed = assembler.assemble(new PromptAssembler.Request(null, "What is the code?",
+        List.of(docs.get(1), docs.get(0)), 0, 32, PackingOptions.DEFAULT.withOrder(PackOrder.SCORE)));
+    assertEquals(2, p.documentTexts().size());
+    for (AssembledPrompt.Span s : p.documentTexts()) {
+      String text = engine.tokenizer().decode(java.util.Arrays.copyOfRange(p.ids(), s.from(), s.to()), false);
+      assertEquals(p.included().get(s.n() - 1).text(), text, "the range holds the document's text and nothing else");
+      assertTrue(s.from() >= p.documentPrefix());
+    }
+    // The prefix is what every prompt starts with, and a document's tokens do not depend on where it lies.
+    assertEquals(p.documentPrefix(), reversed.documentPrefix());
+    assertTrue(java.util.Arrays.equals(p.ids(), 0, p.documentPrefix(), reversed.ids(), 0, p.documentPrefix()));
+    AssembledPrompt.Span first = p.documentTexts().get(0), moved = reversed.documentTexts().get(1);
+    assertTrue(java.util.Arrays.equals(p.ids(), first.from(), first.to(), reversed.ids(), moved.from(), moved.to()));
+  }
+
+  @Test
   void budgetsThatLeaveNoRoomAreRejectedWithTheNumbers() {
     List<RetrievedDocument> docs = List.of(doc("a", "A", "text"));
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> assembler.assemble(

@@ -4,6 +4,7 @@ import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
 import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.generate.CancellationToken;
+import dev.selma.engine.generate.DocumentReuse;
 import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.GenerationRequest;
 import dev.selma.engine.generate.GenerationResult;
@@ -301,7 +302,11 @@ public class AnswerHandler extends SearchHandler {
           .stopSequences(p.stop())
           .cancellation(cancel)
           .listener(new GenerationListener() {})
-          .usePrefixCache(p.cache().equals("prefix"));
+          .usePrefixCache(!p.cache().equals("off"));
+      if (p.cache().equals("documents") && !prompt.documentTexts().isEmpty()) {
+        request.documents(DocumentReuse.of(prompt.documentPrefix(), prompt.documentTexts().stream()
+            .map(s -> new int[] {s.from(), s.to()}).toArray(int[][]::new)));
+      }
       if (p.attention() != null) {
         request.attention(p.attention());
       }

@@ -72,7 +72,7 @@ public record AnswerParams(String question, String model, int budget, int maxNew
   /** Values the engine runs today; the others are named in the 400 as not available yet. */
   static final List<String> ATTENTION_NOW = List.of("dense", "select-merge");
   static final List<String> POSITIONS_NOW = List.of("original", "reindexed", "self-extend", "crd-ntk");
-  static final List<String> CACHE_NOW = List.of("prefix", "off");
+  static final List<String> CACHE_NOW = List.of("prefix", "documents", "off");
   static final List<String> CACHE_LATER = List.of();
 
   /**

@@ -302,6 +302,24 @@ class StandaloneAnswerTest {
   }
 
   @Test
+  void documentReuseReadsADocumentOnceWhateverItsPlaceInThePrompt() throws Exception {
+    String[] common = {"q", "whales lighthouses glaciers", "selma.model", "tiny", "selma.maxNewTokens", "2",
+        "selma.cache", "documents", "fq", "id:(d0 d1 d2)", "fl", "id"};
+    NamedList<Object> ascending = ask(concat(common, "sort", "id asc"));
+    NamedList<Object> descending = ask(concat(common, "sort", "id desc"));
+    int cachedFirst = cached(ascending), cachedSecond = cached(descending);
+    int prompt = (Integer) ((NamedList<?>) descending.get("usage")).get("promptTokens");
+    // The second prompt holds the same three documents in the opposite order: their keys and values
+    // come from the first, so far more of it is cached than the shared prefix alone.
+    assertTrue(cachedSecond > cachedFirst + prompt / 3, cachedFirst + " then " + cachedSecond + " of " + prompt);
+    assertEquals(400, fails(400, "q", "whales", "selma.model", "tiny", "selma.cache", "sometimes").code());
+  }
+
+  private static int cached(NamedList<Object> rsp) {
+    return (Integer) ((NamedList<?>) rsp.get("usage")).get("cachedPromptTokens");
+  }
+
+  @Test
   void theTimeLimitStopsAGenerationWithWhatItHas() throws Exception {
     NamedList<Object> rsp = ask("q", "whales", "selma.model", "tiny", "selma.maxNewTokens", "3000", "selma.timeLimit",
         "50", "selma.temperature", "1", "selma.seed", "5");
