@@ -289,7 +289,15 @@ final class CudaAttention implements AutoCloseable {
             + from + ", " + to + ") outside the computed range");
       }
       if (best == null) {
-        compute();
+        // Decode asks the same question for every token until a block completes: the ranking of the
+        // complete blocks cannot have changed, so the cache keeps the last answer per layer.
+        CudaKvCache.Ranking last = cache.ranking(layer);
+        if (last != null && last.matches(config, firstQueryBlock, blocks, cache.version())) {
+          best = last.best();
+        } else {
+          compute();
+          cache.ranking(layer, new CudaKvCache.Ranking(config, firstQueryBlock, blocks, cache.version(), best));
+        }
       }
       int at = (kvHead * (blocks - firstQueryBlock) + queryBlock - firstQueryBlock) * k;
       return java.util.Arrays.copyOfRange(best, at, at + k);

@@ -44,8 +44,33 @@ final class CudaKvCache implements PagedKvCache {
   private final Staging staging;
   private final DeviceBuffer pageTable;
   private final List<Page> pages = new ArrayList<>();
+  private final Ranking[] rankings;
+  /** Changes whenever tokens already stored change (truncation, attached or appended pages). */
+  private long version;
   private int length;
   private boolean closed;
+
+  /**
+   * Select-and-merge's top blocks for the query blocks {@code [firstQueryBlock, blocks)} of one layer,
+   * as computed over the cache's complete blocks at {@code version}.
+   */
+  record Ranking(AttentionConfig config, int firstQueryBlock, int blocks, long version, int[] best) {
+    boolean matches(AttentionConfig c, int first, int count, long v) {
+      return config.equals(c) && firstQueryBlock == first && blocks == count && version == v;
+    }
+  }
+
+  Ranking ranking(int layer) {
+    return rankings[layer];
+  }
+
+  void ranking(int layer, Ranking r) {
+    rankings[layer] = r;
+  }
+
+  long version() {
+    return version;
+  }
 
   /** One page of device memory; {@link #shared} and {@link #adopted} only ever become true. */
   static final class Page implements KvPage {
@@ -132,6 +157,7 @@ final class CudaKvCache implements PagedKvCache {
       throw new IllegalArgumentException("KV cache capacity must be > 0, got " + capacity);
     }
     this.layers = config.numLayers();
+    this.rankings = new Ranking[layers];
     this.kvHeads = config.numKvHeads();
     this.headDim = config.headDim();
     this.type = type;
@@ -186,6 +212,7 @@ final class CudaKvCache implements PagedKvCache {
     // Query sums are all that is left of the queries, so the cut is at a granule (as on the CPU). A
     // shared page the cut ends in is copied by the next write (reserve).
     length = newLength - newLength % GRANULE;
+    version++;
     int keep = (length + PAGE - 1) / PAGE;
     while (pages.size() > keep) {
       drop(pages.removeLast());
@@ -290,6 +317,7 @@ final class CudaKvCache implements PagedKvCache {
       return null;
     });
     length += tokens;
+    version++;
   }
 
   @Override
@@ -336,6 +364,7 @@ final class CudaKvCache implements PagedKvCache {
       return null;
     });
     length += count;
+    version++;
   }
 
   /** Device address of the page table, {@code long[pages]}. */
