@@ -1,6 +1,7 @@
 package dev.selma.engine.backend.cpu;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.kv.KvCacheChecks;
 import dev.selma.engine.kv.KvPage;
 import dev.selma.engine.kv.PagedKvCache;
 import dev.selma.engine.model.ModelConfig;
@@ -152,17 +153,13 @@ final class CpuKvCache implements PagedKvCache {
 
   @Override
   public void advance(int tokens) {
-    if (tokens < 0 || length + tokens > pages() * pageTokens) {
-      throw new IllegalStateException("advance by " + tokens + " beyond stored tokens");
-    }
+    KvCacheChecks.advance(this, tokens, (long) pages() * pageTokens);
     length += tokens;
   }
 
   @Override
   public int truncate(int newLength) {
-    if (newLength < 0 || newLength > length) {
-      throw new IllegalArgumentException("truncate to " + newLength + " of " + length + " tokens");
-    }
+    KvCacheChecks.truncate(this, newLength);
     length = newLength - newLength % GRANULE;
     int keep = (length + pageTokens - 1) / pageTokens;
     while (pages.size() > keep) {
@@ -222,21 +219,8 @@ final class CpuKvCache implements PagedKvCache {
 
   @Override
   public void attach(KvPage kvPage, int tokens) {
-    if (!(kvPage instanceof Page page) || !page.format.equals(format)) {
-      throw new IllegalArgumentException("page of another format: " + kvPage.format() + ", expected " + pageFormat());
-    }
-    if (!page.shared) {
-      throw new IllegalArgumentException("only shared pages (from share or upload) can be attached");
-    }
-    if (tokens < 1 || tokens > pageTokens) {
-      throw new IllegalArgumentException("a page holds 1 to " + pageTokens + " tokens, not " + tokens);
-    }
-    if (length != pages() * pageTokens) {
-      throw new IllegalStateException("a page can only be attached at a page boundary, not after " + length + " tokens");
-    }
-    if (length + tokens > capacity) {
-      throw new IllegalStateException("attaching a page would exceed the capacity of " + capacity);
-    }
+    Page page = kvPage instanceof Page p ? p : null;
+    KvCacheChecks.attach(this, kvPage, page != null, page != null && page.shared, tokens, (long) pages() * pageTokens);
     pages.add(page);
     length += tokens;
   }

@@ -1,6 +1,7 @@
 package dev.selma.engine.backend.cuda;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.kv.KvCacheChecks;
 import dev.selma.engine.kv.KvPage;
 import dev.selma.engine.kv.PagedKvCache;
 import dev.selma.engine.model.GgmlType;
@@ -198,17 +199,13 @@ final class CudaKvCache implements PagedKvCache {
 
   @Override
   public void advance(int tokens) {
-    if (tokens < 0 || length + tokens > pages.size() * PAGE) {
-      throw new IllegalStateException("advance by " + tokens + " beyond stored tokens");
-    }
+    KvCacheChecks.advance(this, tokens, (long) pages.size() * PAGE);
     length += tokens;
   }
 
   @Override
   public int truncate(int newLength) {
-    if (newLength < 0 || newLength > length) {
-      throw new IllegalArgumentException("truncate to " + newLength + " of " + length + " tokens");
-    }
+    KvCacheChecks.truncate(this, newLength);
     // Query sums are all that is left of the queries, so the cut is at a granule (as on the CPU). A
     // shared page the cut ends in is copied by the next write (reserve).
     length = newLength - newLength % GRANULE;
@@ -296,21 +293,8 @@ final class CudaKvCache implements PagedKvCache {
 
   @Override
   public void attach(KvPage kvPage, int tokens) {
-    if (!(kvPage instanceof Page page) || !page.format().equals(format)) {
-      throw new IllegalArgumentException("page of another format: " + kvPage.format() + ", expected " + format);
-    }
-    if (!page.shared) {
-      throw new IllegalArgumentException("only shared pages (from share or upload) can be attached");
-    }
-    if (tokens < 1 || tokens > PAGE) {
-      throw new IllegalArgumentException("a page holds 1 to " + PAGE + " tokens, not " + tokens);
-    }
-    if (length != pages.size() * PAGE) {
-      throw new IllegalStateException("a page can only be attached at a page boundary, not after " + length + " tokens");
-    }
-    if (length + tokens > capacity) {
-      throw new IllegalStateException("attaching a page would exceed the capacity of " + capacity);
-    }
+    Page page = kvPage instanceof Page p ? p : null;
+    KvCacheChecks.attach(this, kvPage, page != null, page != null && page.shared, tokens, (long) pages.size() * PAGE);
     backend.locked(() -> {
       pages.add(page);
       updatePageTable(pages.size() - 1);
