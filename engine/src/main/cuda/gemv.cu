@@ -3,17 +3,18 @@
 // flops per weight, so it is bound by memory bandwidth: one warp streams one weight row in 16-byte
 // loads (8 weights), marked evict-first so that they do not push the activations out of L2, and keeps
 // up to GEMV_ROWS sums. Unlike the GEMM path the activations stay fp32 (no rounding to bf16).
-// Needs in % 8 == 0 and 16-byte aligned rows; the host falls back to cuBLAS otherwise.
+// gemv_swiglu_bf16 does the SwiGLU MLP's gate and up products in the same pass and writes the
+// activation. Needs in % 8 == 0 and 16-byte aligned rows; the host falls back to cuBLAS otherwise.
 #include "common.cuh"
 
 #define GEMV_ROWS 4
 
+// The dot products of one weight row with R activation rows, summed over the warp into every lane.
 template <int R>
-__device__ __forceinline__ void gemv_warp(float* y, const __nv_bfloat16* w, const float* x, int in, int out,
-                                          int row, int lane) {
+__device__ __forceinline__ void row_dots(const __nv_bfloat16* w, const float* x, int in, int row, int lane,
+                                         float* acc) {
   const uint4* wr = reinterpret_cast<const uint4*>(w + (size_t)row * in);
   int vecs = in >> 3;
-  float acc[R];
 #pragma unroll
   for (int r = 0; r < R; r++) acc[r] = 0.f;
 #pragma unroll 4
@@ -30,9 +31,43 @@ __device__ __forceinline__ void gemv_warp(float* y, const __nv_bfloat16* w, cons
     }
   }
 #pragma unroll
-  for (int r = 0; r < R; r++) {
-    float s = warp_sum(acc[r]);
-    if (lane == 0) y[(size_t)r * out + row] = s;
+  for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
+}
+
+// The SwiGLU MLP's first half for a few rows: y[r] = silu(Wg x[r]) * (Wu x[r]), both weights [out][in]
+// bf16, one warp per output feature reading its row of each.
+template <int R>
+__device__ __forceinline__ void swiglu_warp(float* y, const __nv_bfloat16* wg, const __nv_bfloat16* wu, const float* x,
+                                            int in, int out, int row, int lane) {
+  float g[R], u[R];
+  row_dots<R>(wg, x, in, row, lane, g);
+  row_dots<R>(wu, x, in, row, lane, u);
+  if (lane == 0) {
+#pragma unroll
+    for (int r = 0; r < R; r++) y[(size_t)r * out + row] = g[r] / (1.0f + expf(-g[r])) * u[r];
+  }
+}
+
+extern "C" __global__ void gemv_swiglu_bf16(float* y, const __nv_bfloat16* wg, const __nv_bfloat16* wu, const float* x,
+                                            int in, int out, int rows) {
+  int row = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
+  if (row >= out) return;
+  switch (rows) {
+    case 1: swiglu_warp<1>(y, wg, wu, x, in, out, row, lane); break;
+    case 2: swiglu_warp<2>(y, wg, wu, x, in, out, row, lane); break;
+    case 3: swiglu_warp<3>(y, wg, wu, x, in, out, row, lane); break;
+    default: swiglu_warp<GEMV_ROWS>(y, wg, wu, x, in, out, row, lane); break;
+  }
+}
+
+template <int R>
+__device__ __forceinline__ void gemv_warp(float* y, const __nv_bfloat16* w, const float* x, int in, int out, int row,
+                                          int lane) {
+  float acc[R];
+  row_dots<R>(w, x, in, row, lane, acc);
+  if (lane == 0) {
+#pragma unroll
+    for (int r = 0; r < R; r++) y[(size_t)r * out + row] = acc[r];
   }
 }
 

@@ -58,6 +58,16 @@ public interface Backend extends AutoCloseable {
   void swiglu(Activations gate, Activations up);
 
   /**
+   * The MLP's first half: {@code gate[t] = silu(wGate · x[t]) · (wUp · x[t])}, with {@code up} as
+   * scratch. A backend may do it in one pass over both weights (a GPU decoding one token does).
+   */
+  default void matmulSwiglu(Activations gate, Activations up, Activations x, Weight wGate, Weight wUp) {
+    matmul(gate, x, wGate);
+    matmul(up, x, wUp);
+    swiglu(gate, up);
+  }
+
+  /**
    * Appends the keys (before RoPE) and values of the chunk's tokens to layer {@code layer} of the
    * cache, at the cache's current length, and adds the keys and the queries (before RoPE) to the
    * cache's per-block sums that select-and-merge scores blocks with. The cache's length advances once

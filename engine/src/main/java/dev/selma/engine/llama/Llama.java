@@ -126,9 +126,7 @@ public final class Llama {
       backend.add(x, xb);
 
       backend.rmsNorm(xb, x, b.ffnNorm, eps);
-      backend.matmul(gate, xb, b.wGate);
-      backend.matmul(up, xb, b.wUp);
-      backend.swiglu(gate, up);
+      backend.matmulSwiglu(gate, up, xb, b.wGate, b.wUp);
       backend.matmul(xb, gate, b.wDown);
       backend.add(x, xb);
     }

@@ -309,6 +309,25 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public synchronized void matmulSwiglu(Activations gate, Activations up, Activations x, Weight wGate, Weight wUp) {
+    enter();
+    CudaActivations g = (CudaActivations) gate, in = (CudaActivations) x;
+    CudaWeight wg = (CudaWeight) wGate, wu = (CudaWeight) wUp;
+    int tokens = in.rows();
+    if (tokens > GEMV_ROWS || wg.type() != GgmlType.BF16 || wu.type() != GgmlType.BF16 || wg.cols() % 8 != 0
+        || wg.rows() != wu.rows() || wg.cols() != wu.cols()) {
+      Backend.super.matmulSwiglu(gate, up, x, wGate, wUp);
+      return;
+    }
+    check(in.cols() == wg.cols() && g.cols() == wg.rows() && g.rows() >= tokens, "matmulSwiglu shapes");
+    if (tokens > 0) {
+      // Decode: one pass streams both weights and writes the activation, where three launches would.
+      device.launch("gemv_swiglu_bf16", ceilDiv(32L * wg.rows(), THREADS), 1, THREADS, 0, g.address(), wg.address(),
+          wu.address(), in.address(), wg.cols(), wg.rows(), tokens);
+    }
+  }
+
+  @Override
   public synchronized void addBias(Activations x, Weight bias) {
     enter();
     CudaActivations a = (CudaActivations) x;
