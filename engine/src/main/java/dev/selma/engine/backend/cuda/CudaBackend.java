@@ -161,11 +161,7 @@ public final class CudaBackend implements Backend {
       if (options.dummyWeights()) {
         fillDummy(t.name(), b, type, n, vector, cols);
       } else if (t.type() == type) {
-        MemorySegment data = t.data();
-        long step = staging.hostBytes() / 2;
-        for (long at = 0; at < data.byteSize(); at += step) {
-          staging.upload(data.asSlice(at, Math.min(step, data.byteSize() - at)), b, at);
-        }
+        staging.upload(t.data(), b, 0);
       } else {
         uploadConverted(t, b, type, rows, cols);
       }

@@ -41,11 +41,6 @@ final class Staging implements AutoCloseable {
     hostCursor = 0;
   }
 
-  /** The most bytes one upload may move; larger data goes in pieces. */
-  long hostBytes() {
-    return hostSegment.byteSize();
-  }
-
   /** Space for {@code bytes} in the pinned ring: its offset. */
   private long reserveHost(long bytes) {
     if (bytes > hostSegment.byteSize()) {
@@ -63,7 +58,7 @@ final class Staging implements AutoCloseable {
   /** Queues a copy of {@code src} to {@code dst + offset}, in pieces of half the ring when larger. */
   void upload(MemorySegment src, DeviceBuffer dst, long offset) {
     long step = hostSegment.byteSize() / 2;
-    for (long done = 0; done < src.byteSize() || done == 0; done += step) {
+    for (long done = 0; done < src.byteSize(); done += step) {
       long bytes = Math.min(step, src.byteSize() - done);
       long at = reserveHost(bytes);
       MemorySegment.copy(src, done, hostSegment, at, bytes);
