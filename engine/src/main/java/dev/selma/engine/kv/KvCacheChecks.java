@@ -21,6 +21,14 @@ public final class KvCacheChecks {
     }
   }
 
+  /** {@link PagedKvCache#share}: page {@code index} holds tokens of the sequence. */
+  public static void share(PagedKvCache cache, int index) {
+    if (index < 0 || (long) index * cache.pageTokens() >= cache.length()) {
+      throw new IllegalArgumentException("page " + index + " holds no tokens: the cache holds " + cache.length()
+          + " tokens");
+    }
+  }
+
   /**
    * {@link PagedKvCache#attach}: {@code page} is of the cache's format ({@code ofThisBackend}: of its
    * backend's page class), {@code shared}, holds {@code tokens} tokens, and the cache's {@code stored}

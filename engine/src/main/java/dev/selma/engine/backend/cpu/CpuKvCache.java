@@ -209,9 +209,7 @@ final class CpuKvCache implements PagedKvCache {
 
   @Override
   public KvPage share(int index) {
-    if (index < 0 || index * pageTokens >= length) {
-      throw new IllegalArgumentException("page " + index + " holds no tokens: the cache holds " + length + " tokens");
-    }
+    KvCacheChecks.share(this, index);
     Page page = pages.get(index);
     page.shared = true;
     return page;

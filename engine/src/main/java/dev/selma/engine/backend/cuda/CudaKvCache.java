@@ -283,9 +283,7 @@ final class CudaKvCache implements PagedKvCache {
 
   @Override
   public KvPage share(int index) {
-    if (index < 0 || (long) index * PAGE >= length) {
-      throw new IllegalArgumentException("page " + index + " holds no tokens: the cache holds " + length + " tokens");
-    }
+    KvCacheChecks.share(this, index);
     Page page = pages.get(index);
     page.shared = true;
     return page;
