@@ -18,6 +18,7 @@ Output per model NAME under OUT/NAME/:
 and for llama2 also selfextend.json + selfextend.safetensors.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -415,7 +416,26 @@ def main():
         summary[name] = {"seed": ref["seed"], "greedy_min_margin": ref["greedy_min_margin"],
                          "greedy_min_margin_rel": ref["greedy_min_margin_rel"],
                          "max_abs_logit": ref["max_abs_logit"]}
+    link_identical_weights(args.out, names)
     print(json.dumps(summary, indent=1))
+
+
+def link_identical_weights(out, names):
+    """Fixtures whose weights are byte-identical (same shapes and seed; e.g. llama_dynamic and llama_yarn
+    differ only in their RoPE scaling) keep one copy: the later one becomes a relative symbolic link, so
+    that the repository stays small."""
+    seen = {}
+    for name in sorted(names):
+        path = os.path.join(out, name, "model.safetensors")
+        if os.path.islink(path) or not os.path.exists(path):
+            continue
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if digest in seen:
+            os.remove(path)
+            os.symlink(os.path.join("..", seen[digest], "model.safetensors"), path)
+        else:
+            seen[digest] = name
 
 
 if __name__ == "__main__":

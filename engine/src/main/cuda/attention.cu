@@ -107,13 +107,13 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
       float* gr = kg + load_key * DP;
       float* vr = vs + load_key * D;
       if (token != INT_MAX) {
-        const T* ks = kv_row<T>(pages, 0, layer, kv_heads, D, kv_head, token);
-        const T* vsrc = kv_row<T>(pages, value_offset, layer, kv_heads, D, kv_head, token);
+        KvRow<T> ks = kv_read<T>(pages, value_offset, layer, kv_heads, D, kv_head, token, false);
+        KvRow<T> vsrc = kv_read<T>(pages, value_offset, layer, kv_heads, D, kv_head, token, true);
         for (int d = load_sub; d < D; d += ATT_KEY_THREADS) {
-          float kx = load_f(ks, d);
+          float kx = ks[d];
           kr[d] = kx;
           if (two) gr[d] = kx;
-          vr[d] = load_f(vsrc, d);
+          vr[d] = vsrc[d];
         }
       } else {
         for (int d = load_sub; d < D; d += ATT_KEY_THREADS) {
@@ -217,6 +217,8 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
 
 // One kernel per output width for bf16 pages (the fast path): attention_bf16_d<32·DPL> serves head_dim
 // up to 32·DPL. fp32 pages are the precision reference, not a speed path: one kernel serves every width.
+// So does one kernel for fp8 pages, whose plans come here only under Self-Extend or at head widths the
+// specialised kernels do not take.
 #define ATTENTION_KERNEL(NAME, T, DPL)                                                                             \
   extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) NAME(                                               \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
@@ -233,6 +235,7 @@ __device__ void attend(float* out, const float* q, int q_cols, int chunk_start, 
   }
 
 ATTENTION_KERNEL(attention_f32, float, 8)
+ATTENTION_KERNEL(attention_fp8, fp8, 8)
 ATTENTION_KERNEL(attention_bf16_d32, __nv_bfloat16, 1)
 ATTENTION_KERNEL(attention_bf16_d64, __nv_bfloat16, 2)
 ATTENTION_KERNEL(attention_bf16_d128, __nv_bfloat16, 4)

@@ -1,4 +1,4 @@
-// Attention for one query token (decode), executing the same plans as attention.cu for bf16 pages with
+// Attention for one query token (decode), executing the same plans as attention.cu for bf16 or fp8 pages with
 // one position branch (not Self-Extend): a work item is the token's query heads of one KV head (the
 // GQA group, up to DEC_MAX_GROUP), its keys split over gridDim.y blocks as attention.cu splits them,
 // with the same partial results, so that attention_combine merges both.
@@ -16,7 +16,7 @@
 #define DEC_WARPS 4
 #define DEC_MAX_GROUP 8
 
-template <int PAIRS>  // rotation pairs per lane: head_dim / 64
+template <typename T, int PAIRS>  // rotation pairs per lane: head_dim / 64
 __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_start, const long long* pages,
                               long long value_offset, int layer, int kv_heads, int head_dim, int group,
                               const int* items, const int* key_offsets, const int* key_blocks,
@@ -84,17 +84,17 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
       past |= t != INT_MAX && t > token;
       if (!seen[u]) continue;
       long long kpos = map.neighbour(logical);
-      const __nv_bfloat16* kr = kv_row<__nv_bfloat16>(pages, 0, layer, kv_heads, head_dim, kv_head, t);
-      const __nv_bfloat16* vr = kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t);
+      KvRow<T> kr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, false);
+      KvRow<T> vr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, true);
 #pragma unroll
       for (int p = 0; p < PAIRS; p++) {
         float c, s;
         rope_cos_sin(rope, half, lane + 32 * p, kpos, &c, &s);
-        float x0 = __bfloat162float(kr[dim[2 * p]]), x1 = __bfloat162float(kr[dim[2 * p + 1]]);
+        float x0 = kr[dim[2 * p]], x1 = kr[dim[2 * p + 1]];
         k[u][2 * p] = x0 * c - x1 * s;
         k[u][2 * p + 1] = x1 * c + x0 * s;
-        v[u][2 * p] = __bfloat162float(vr[dim[2 * p]]);
-        v[u][2 * p + 1] = __bfloat162float(vr[dim[2 * p + 1]]);
+        v[u][2 * p] = vr[dim[2 * p]];
+        v[u][2 * p + 1] = vr[dim[2 * p + 1]];
       }
     }
 #pragma unroll
@@ -159,7 +159,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
   }
 }
 
-#define ATTENTION_DECODE_KERNEL(NAME, PAIRS)                                                                       \
+#define ATTENTION_DECODE_KERNEL(NAME, T, PAIRS)                                                                     \
   extern "C" __global__ void __launch_bounds__(DEC_WARPS * 32) NAME(                                               \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
       int layer, int kv_heads, int head_dim, int group, const int* items, const int* key_offsets,                  \
@@ -168,10 +168,12 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
       float rope_factor, int interleaved, float scale, int chunks_per_split, float* part_o, float* part_ml) {      \
     PositionMap map{1, 0, period};                                                                                 \
     RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
-    attend_decode<PAIRS>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, head_dim, group, items, \
+    attend_decode<T, PAIRS>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, head_dim, group, items, \
                          key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope,   \
                          scale, chunks_per_split, part_o, part_ml);                                                \
   }
 
-ATTENTION_DECODE_KERNEL(attention_decode_bf16_d64, 1)
-ATTENTION_DECODE_KERNEL(attention_decode_bf16_d128, 2)
+ATTENTION_DECODE_KERNEL(attention_decode_bf16_d64, __nv_bfloat16, 1)
+ATTENTION_DECODE_KERNEL(attention_decode_bf16_d128, __nv_bfloat16, 2)
+ATTENTION_DECODE_KERNEL(attention_decode_fp8_d64, fp8, 1)
+ATTENTION_DECODE_KERNEL(attention_decode_fp8_d128, fp8, 2)

@@ -6,7 +6,8 @@
 // share a plan entry (tile, KV head), 16 rows a warp. Queries are rotated to their positions once and
 // kept as bf16 fragments. Keys are cached before RoPE; rope_keys.cu has rotated each entry's keys to
 // the entry's positions into `rotated` (row row_base[e] + f for the entry's f-th key), so the block
-// copies keys from there and values from the pages, TC_KEYS at a time, with cp.async into two shared
+// copies keys from there and values from bf16 pages (or, for fp8 pages, from the rows of `values` that
+// rope_keys.cu scaled to bf16), TC_KEYS at a time, with cp.async into two shared
 // buffers: the next step's copy runs while this step computes. Each warp computes its 16 x TC_KEYS
 // scores (S = Q K^T), updates its online softmax in registers, writes P as bf16 over its own rows of
 // the queries' shared buffer (read only before the first step) and accumulates O += P V.
@@ -42,7 +43,8 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
                           long long value_offset, int layer, int kv_heads, int group, const int* items,
                           int first_item, const int* key_offsets, const int* key_blocks, const int* key_positions,
                           const int* query_shift, int block_size, int key_length, PositionMap map, RopeTables rope,
-                          float scale, const __nv_bfloat16* rotated, const int* row_base) {
+                          float scale, const __nv_bfloat16* rotated, const __nv_bfloat16* values,
+                          const int* row_base) {
   constexpr int LD = D + TC_PAD, PLD = TC_KEYS + TC_PAD, HALF = D / 2, KF = D / 16, NF = TC_KEYS / 16;
   constexpr int V8 = D / 8;  // 16-byte pieces of a row
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -95,6 +97,7 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   long long total = (long long)(to - from) * block_size;
   int last_query = t0 + nt - 1;
   const __nv_bfloat16* krot = rotated + (size_t)row_base[e] * D;
+  const __nv_bfloat16* vrows = values == nullptr ? nullptr : values + (size_t)row_base[e] * D;
   // Whether step c has a key the item's queries may see (keys come in token order).
   auto live = [&](int c) {
     long long f0 = (long long)c * TC_KEYS;
@@ -110,8 +113,10 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
       bool valid = token != INT_MAX;
       if (v8 == 0) ktok[buf * TC_KEYS + j] = token;
       const __nv_bfloat16* k = valid ? krot + f * D + v8 * 8 : krot;
-      const __nv_bfloat16* v =
-          valid ? kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D, kv_head, token) + v8 * 8 : krot;
+      const __nv_bfloat16* v = !valid             ? krot
+                               : vrows != nullptr ? vrows + f * D + v8 * 8
+                                                  : kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D,
+                                                                          kv_head, token) + v8 * 8;
       copy16_async(ks + (buf * TC_KEYS + j) * LD + v8 * 8, k, valid);
       copy16_async(vs + (buf * TC_KEYS + j) * LD + v8 * 8, v, valid);
     }
@@ -225,12 +230,13 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
       int layer, int kv_heads, int group, const int* items, int first_item, const int* key_offsets,                \
       const int* key_blocks, const int* key_positions, const int* query_shift, int block_size, int key_length,     \
       int period, const float* lo_cos, const float* lo_sin, const float* hi_cos, const float* hi_sin,              \
-      float rope_factor, int interleaved, float scale, const __nv_bfloat16* rotated, const int* row_base) {        \
+      float rope_factor, int interleaved, float scale, const __nv_bfloat16* rotated, const __nv_bfloat16* values, \
+      const int* row_base) {                                                                                       \
     PositionMap map{1, 0, period};                                                                                 \
     RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
     attend_tc<D>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, group, items, first_item,      \
                  key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope, scale,    \
-                 rotated, row_base);                                                                               \
+                 rotated, values, row_base);                                                                       \
   }
 
 ATTENTION_TC_KERNEL(attention_tc_bf16_d64, 64)

@@ -36,14 +36,14 @@ extern "C" __global__ void block_scores(const float* query_means, const float* k
 // Element-wise minimum and maximum of each complete block's keys (selection BOUND), read from the
 // paged keys: lo/hi[block][head][dim] for blocks [0, gridDim.x).
 template <typename T>
-__device__ void block_key_bounds(const long long* pages, int layer, int kv_heads, int head_dim, int block_size,
-                                 float* lo, float* hi) {
+__device__ void block_key_bounds(const long long* pages, long long value_offset, int layer, int kv_heads,
+                                 int head_dim, int block_size, float* lo, float* hi) {
   int block = blockIdx.x, h = blockIdx.y;
   size_t at = ((size_t)block * kv_heads + h) * head_dim;
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float mn = INFINITY, mx = -INFINITY;
     for (int t = block * block_size; t < (block + 1) * block_size; t++) {
-      float k = load_f(kv_row<T>(pages, 0, layer, kv_heads, head_dim, h, t), d);
+      float k = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, h, t, false)[d];
       mn = fminf(mn, k);
       mx = fmaxf(mx, k);
     }
@@ -52,15 +52,15 @@ __device__ void block_key_bounds(const long long* pages, int layer, int kv_heads
   }
 }
 
-extern "C" __global__ void block_key_bounds_f32(const long long* pages, int layer, int kv_heads, int head_dim,
-                                                int block_size, float* lo, float* hi) {
-  block_key_bounds<float>(pages, layer, kv_heads, head_dim, block_size, lo, hi);
-}
+#define BLOCK_KEY_BOUNDS_KERNEL(NAME, T)                                                                           \
+  extern "C" __global__ void NAME(const long long* pages, long long value_offset, int layer, int kv_heads,         \
+                                  int head_dim, int block_size, float* lo, float* hi) {                           \
+    block_key_bounds<T>(pages, value_offset, layer, kv_heads, head_dim, block_size, lo, hi);                      \
+  }
 
-extern "C" __global__ void block_key_bounds_bf16(const long long* pages, int layer, int kv_heads, int head_dim,
-                                                 int block_size, float* lo, float* hi) {
-  block_key_bounds<__nv_bfloat16>(pages, layer, kv_heads, head_dim, block_size, lo, hi);
-}
+BLOCK_KEY_BOUNDS_KERNEL(block_key_bounds_f32, float)
+BLOCK_KEY_BOUNDS_KERNEL(block_key_bounds_bf16, __nv_bfloat16)
+BLOCK_KEY_BOUNDS_KERNEL(block_key_bounds_fp8, fp8)
 
 // scores[head][query block][key block] = Σ_d max(q_d·lo_d, q_d·hi_d): the largest q·k any key of the
 // block can reach (selection BOUND); one warp per score.

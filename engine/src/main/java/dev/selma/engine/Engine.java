@@ -165,12 +165,13 @@ public final class Engine implements AutoCloseable {
     Backend backend;
     String why = choice.reason();
     try {
-      backend = choice.cuda() ? CudaBackend.open(CudaOptions.defaults()) : new CpuBackend(threads, options.cache().pageTokens());
+      backend = choice.cuda() ? CudaBackend.open(CudaOptions.defaults().withKvPrecision(options.kvPrecision()))
+          : new CpuBackend(threads, options.cache().pageTokens(), options.kvPrecision());
     } catch (RuntimeException | LinkageError e) {
       if (options.backend() != EngineOptions.BackendChoice.AUTO) {
         throw e;
       }
-      backend = new CpuBackend(threads, options.cache().pageTokens());
+      backend = new CpuBackend(threads, options.cache().pageTokens(), options.kvPrecision());
       why = "auto: the CUDA backend did not start: " + e.getMessage();
     }
     LOG.log(System.Logger.Level.INFO, "Selma: " + model + " on " + backend.name() + " (" + why + ")");

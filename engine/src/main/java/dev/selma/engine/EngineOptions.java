@@ -2,6 +2,7 @@ package dev.selma.engine;
 
 import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.kv.CacheOptions;
+import dev.selma.engine.kv.KvPrecision;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -17,9 +18,10 @@ import java.util.Objects;
  * @param attention the attention scheme and positions of every request; null follows the model's
  *     profile ({@link dev.selma.engine.attention.AttentionProfile}: dense within its trained window)
  * @param cache the prefix KV cache shared by requests ({@link CacheOptions#defaults()} when null)
+ * @param kvPrecision how KV pages store keys and values ({@link KvPrecision#AUTO} when null)
  */
 public record EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk,
-    AttentionConfig attention, CacheOptions cache) {
+    AttentionConfig attention, CacheOptions cache, KvPrecision kvPrecision) {
 
   /** Which backend runs the model. */
   public enum BackendChoice {
@@ -42,12 +44,13 @@ public record EngineOptions(Path model, BackendChoice backend, int threads, int 
       throw new IllegalArgumentException("prefill chunk must be >= 1, got " + prefillChunk);
     }
     cache = cache == null ? CacheOptions.defaults() : cache;
+    kvPrecision = kvPrecision == null ? KvPrecision.AUTO : kvPrecision;
   }
 
   /** Options with the default prefix cache. */
   public EngineOptions(Path model, BackendChoice backend, int threads, int contextLength, int prefillChunk,
       AttentionConfig attention) {
-    this(model, backend, threads, contextLength, prefillChunk, attention, null);
+    this(model, backend, threads, contextLength, prefillChunk, attention, null, null);
   }
 
   /**
@@ -55,30 +58,34 @@ public record EngineOptions(Path model, BackendChoice backend, int threads, int 
    * prefix cache.
    */
   public static EngineOptions of(Path model) {
-    return new EngineOptions(model, BackendChoice.AUTO, 0, 0, 512, null, null);
+    return new EngineOptions(model, BackendChoice.AUTO, 0, 0, 512, null, null, null);
   }
 
   public EngineOptions withBackend(BackendChoice b) {
-    return new EngineOptions(model, b, threads, contextLength, prefillChunk, attention, cache);
+    return new EngineOptions(model, b, threads, contextLength, prefillChunk, attention, cache, kvPrecision);
   }
 
   public EngineOptions withThreads(int t) {
-    return new EngineOptions(model, backend, t, contextLength, prefillChunk, attention, cache);
+    return new EngineOptions(model, backend, t, contextLength, prefillChunk, attention, cache, kvPrecision);
   }
 
   public EngineOptions withContextLength(int n) {
-    return new EngineOptions(model, backend, threads, n, prefillChunk, attention, cache);
+    return new EngineOptions(model, backend, threads, n, prefillChunk, attention, cache, kvPrecision);
   }
 
   public EngineOptions withAttention(AttentionConfig a) {
-    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, a, cache);
+    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, a, cache, kvPrecision);
   }
 
   public EngineOptions withPrefillChunk(int n) {
-    return new EngineOptions(model, backend, threads, contextLength, n, attention, cache);
+    return new EngineOptions(model, backend, threads, contextLength, n, attention, cache, kvPrecision);
   }
 
   public EngineOptions withCache(CacheOptions c) {
-    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, attention, c);
+    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, attention, c, kvPrecision);
+  }
+
+  public EngineOptions withKvPrecision(KvPrecision p) {
+    return new EngineOptions(model, backend, threads, contextLength, prefillChunk, attention, cache, p);
   }
 }

@@ -22,6 +22,7 @@ import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.GenerationRequest;
 import dev.selma.engine.generate.GenerationResult;
 import dev.selma.engine.generate.SamplingParams;
+import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.tokenizer.template.Message;
 import dev.selma.engine.tokenizer.template.TemplateException;
 import java.io.IOException;
@@ -63,9 +64,10 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
           : "set either modelPath or engine, not both");
     }
     if (b.engine != null) {
-      if (b.backend != null || b.threads != null || b.contextLength != null || b.prefillChunk != null) {
-        throw new IllegalArgumentException("backend, threads, contextLength and prefillChunk configure a model "
-            + "loaded from modelPath; a given engine was configured when it was loaded");
+      if (b.backend != null || b.threads != null || b.contextLength != null || b.prefillChunk != null
+          || b.kvPrecision != null) {
+        throw new IllegalArgumentException("backend, threads, contextLength, prefillChunk and kvPrecision configure "
+            + "a model loaded from modelPath; a given engine was configured when it was loaded");
       }
       engine = b.engine;
       ownsEngine = false;
@@ -82,6 +84,9 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
       }
       if (b.prefillChunk != null) {
         o = o.withPrefillChunk(b.prefillChunk);
+      }
+      if (b.kvPrecision != null) {
+        o = o.withKvPrecision(b.kvPrecision);
       }
       try {
         engine = Engine.load(o);
@@ -369,6 +374,7 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
     private Integer threads;
     private Integer contextLength;
     private Integer prefillChunk;
+    private KvPrecision kvPrecision;
     private ChatRequestParameters defaultRequestParameters;
     private Double temperature;
     private Double topP;
@@ -424,6 +430,12 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
     /** Prompt tokens per forward step (default 512); bounds activation memory. */
     public B prefillChunk(Integer prefillChunk) {
       this.prefillChunk = prefillChunk;
+      return self();
+    }
+
+    /** How KV pages store keys and values (default AUTO; FP8 halves their GPU memory). */
+    public B kvPrecision(KvPrecision kvPrecision) {
+      this.kvPrecision = kvPrecision;
       return self();
     }
 

@@ -2,6 +2,7 @@ package dev.selma.solr;
 
 import dev.selma.engine.EngineOptions;
 import dev.selma.engine.kv.CacheOptions;
+import dev.selma.engine.kv.KvPrecision;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,20 +31,21 @@ import java.util.regex.Pattern;
  * @param cache the prefix KV cache: {@code cache} (on or off), {@code cachePageTokens}, {@code
  *     cacheFastBytes} (the backend's memory: heap or GPU), {@code cacheHostBytes}, {@code cacheDiskBytes}
  *     and {@code cacheDiskFolder}; sizes in bytes or with a suffix k, m, g (powers of 1024)
+ * @param kvPrecision {@code kvPrecision}: auto, or fp8 for KV pages of half the GPU memory
  */
 public record ModelSettings(String name, Path path, EngineOptions.BackendChoice backend, int threads, int contextLength,
     int prefillChunk, int maxConcurrent, int maxQueued, long queueTimeoutMs, long tokenCountCacheSize,
-    CacheOptions cache) {
+    CacheOptions cache, KvPrecision kvPrecision) {
 
   public static final String PREFIX = "selma.model.";
   private static final Pattern KEY = Pattern.compile(Pattern.quote(PREFIX) + "([\\w-]+)\\.(\\w+)");
   private static final Set<String> KEYS = Set.of("path", "backend", "threads", "contextLength", "prefillChunk",
       "maxConcurrent", "maxQueued", "queueTimeoutMs", "tokenCountCacheSize", "cache", "cachePageTokens",
-      "cacheFastBytes", "cacheHostBytes", "cacheDiskBytes", "cacheDiskFolder");
+      "cacheFastBytes", "cacheHostBytes", "cacheDiskBytes", "cacheDiskFolder", "kvPrecision");
 
   public EngineOptions engineOptions() {
     return EngineOptions.of(path).withBackend(backend).withThreads(threads).withContextLength(contextLength)
-        .withPrefillChunk(prefillChunk).withCache(cache);
+        .withPrefillChunk(prefillChunk).withCache(cache).withKvPrecision(kvPrecision);
   }
 
   /**
@@ -89,7 +91,16 @@ public record ModelSettings(String name, Path path, EngineOptions.BackendChoice 
         integer(name, kv, "maxQueued", 16, 0),
         integer(name, kv, "queueTimeoutMs", 30_000, 0),
         integer(name, kv, "tokenCountCacheSize", 100_000, 1),
-        cache(name, kv));
+        cache(name, kv),
+        kvPrecision(name, kv));
+  }
+
+  private static KvPrecision kvPrecision(String name, Map<String, String> kv) {
+    try {
+      return KvPrecision.parse(kv.getOrDefault("kvPrecision", "auto"));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(PREFIX + name + ".kvPrecision: " + e.getMessage(), e);
+    }
   }
 
   private static CacheOptions cache(String name, Map<String, String> kv) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selma.engine.EngineOptions;
 import dev.selma.engine.kv.CacheOptions;
+import dev.selma.engine.kv.KvPrecision;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Properties;
@@ -27,7 +28,7 @@ class ModelSettingsTest {
   void parsesEveryKeyWithDefaults() {
     Map<String, ModelSettings> all = ModelSettings.parseAll(props("selma.model.demo.path", "/m/demo.gguf",
         "selma.model.demo.backend", "cpu", "selma.model.demo.maxConcurrent", "2", "selma.model.big-one.path", "/m/big",
-        "selma.model.big-one.contextLength", "131072"));
+        "selma.model.big-one.contextLength", "131072", "selma.model.big-one.kvPrecision", "FP8"));
     assertEquals(java.util.List.of("big-one", "demo"), java.util.List.copyOf(all.keySet()));
     ModelSettings demo = all.get("demo");
     assertEquals(Path.of("/m/demo.gguf"), demo.path());
@@ -36,6 +37,8 @@ class ModelSettingsTest {
     assertEquals(16, demo.maxQueued());
     assertEquals(30_000, demo.queueTimeoutMs());
     assertEquals(131072, all.get("big-one").engineOptions().contextLength());
+    assertEquals(KvPrecision.FP8, all.get("big-one").engineOptions().kvPrecision());
+    assertEquals(KvPrecision.AUTO, demo.engineOptions().kvPrecision());
     assertTrue(ModelSettings.parseAll(props()).isEmpty());
   }
 
@@ -52,6 +55,9 @@ class ModelSettingsTest {
     assertTrue(assertThrows(IllegalArgumentException.class, () -> ModelSettings.parseAll(props(
         "selma.model.demo.path", "/m", "selma.model.demo.backend", "tpu"))).getMessage()
         .contains("selma.model.demo.backend must be auto, cpu or cuda"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> ModelSettings.parseAll(props(
+        "selma.model.demo.path", "/m", "selma.model.demo.kvPrecision", "fp4"))).getMessage()
+        .contains("selma.model.demo.kvPrecision: unknown KV precision 'fp4'; expected auto or fp8"));
   }
 
   @Test

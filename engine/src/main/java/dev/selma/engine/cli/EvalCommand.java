@@ -8,6 +8,7 @@ import dev.selma.engine.eval.Heatmaps;
 import dev.selma.engine.eval.Reports;
 import dev.selma.engine.eval.Scheme;
 import dev.selma.engine.eval.Task;
+import dev.selma.engine.kv.KvPrecision;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -59,6 +60,8 @@ final class EvalCommand implements Callable<Integer> {
 
   @Option(names = "--backend", defaultValue = "auto") String backend;
 
+  @Option(names = "--kv-precision", defaultValue = "auto", description = "KV pages: auto or fp8") String kvPrecision;
+
   @Option(names = "--prefill-chunk", defaultValue = "0",
       description = "prompt tokens per forward step (0: the engine's default); larger chunks keep a GPU busier")
   int prefillChunk;
@@ -98,7 +101,7 @@ final class EvalCommand implements Callable<Integer> {
     Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles, schemeList, seed, longest, blockSize);
     int context = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow() + 64;
     EngineOptions options = EngineOptions.of(model).withBackend(Choices.backend(backend)).withThreads(threads)
-        .withContextLength(context);
+        .withContextLength(context).withKvPrecision(KvPrecision.parse(kvPrecision));
     if (prefillChunk > 0) {
       options = options.withPrefillChunk(prefillChunk);
     }

@@ -6,6 +6,7 @@ import dev.selma.engine.generate.CancellationToken;
 import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.GenerationResult;
 import dev.selma.engine.generate.SamplingParams;
+import dev.selma.engine.kv.KvPrecision;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -66,6 +67,10 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu or cuda") String backend;
 
+  @Option(names = "--kv-precision", defaultValue = "auto",
+      description = "KV pages: auto (bf16 on the GPU, fp32 on the CPU) or fp8 (half the GPU memory)")
+  String kvPrecision;
+
   @Mixin AttentionOptions attention = new AttentionOptions();
 
   @Mixin CacheCliOptions cache = new CacheCliOptions();
@@ -75,7 +80,7 @@ final class GenerateCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
     String text = prompt.text != null ? prompt.text : Files.readString(prompt.file, StandardCharsets.UTF_8);
     EngineOptions options = new EngineOptions(model, Choices.backend(backend), threads, context, chunk,
-        attention.toConfig(), cache.toOptions());
+        attention.toConfig(), cache.toOptions(), KvPrecision.parse(kvPrecision));
     SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, repeatPenalty, 0, 0, seed);
     try (Engine engine = Engine.load(options)) {
       err.println("model " + engine.modelName() + " on " + engine.backendName());

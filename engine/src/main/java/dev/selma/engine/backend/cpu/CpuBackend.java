@@ -10,6 +10,7 @@ import dev.selma.engine.backend.Backend;
 import dev.selma.engine.backend.Weight;
 import dev.selma.engine.kv.CacheOptions;
 import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.model.ModelConfig;
 import dev.selma.engine.model.Tensor;
 import java.util.Arrays;
@@ -28,6 +29,7 @@ public final class CpuBackend implements Backend {
   private static final int ROW_PANEL = 4;
 
   private final int threads, kvPageTokens;
+  private final KvPrecision kvPrecision;
   private final ForkJoinPool pool;
   private final CpuAttention attention = new CpuAttention(this);
 
@@ -41,6 +43,14 @@ public final class CpuBackend implements Backend {
    * kvPageTokens} tokens (a power of two, at least 16): the unit the prefix cache shares.
    */
   public CpuBackend(int threads, int kvPageTokens) {
+    this(threads, kvPageTokens, KvPrecision.AUTO);
+  }
+
+  /**
+   * As {@link #CpuBackend(int, int)}, with KV rows rounded to fp8 as they are stored under {@link
+   * KvPrecision#FP8} (the GPU's fp8 pages hold the same values; here they stay fp32 arrays).
+   */
+  public CpuBackend(int threads, int kvPageTokens, KvPrecision kvPrecision) {
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     }
@@ -50,6 +60,7 @@ public final class CpuBackend implements Backend {
     }
     this.threads = threads;
     this.kvPageTokens = kvPageTokens;
+    this.kvPrecision = java.util.Objects.requireNonNull(kvPrecision, "kvPrecision");
     this.pool = new ForkJoinPool(threads);
   }
 
@@ -61,7 +72,7 @@ public final class CpuBackend implements Backend {
   @Override
   public String name() {
     return "cpu (" + threads + (threads == 1 ? " thread, " : " threads, ") + VectorMath.F.length() * 32
-        + "-bit vectors)";
+        + "-bit vectors" + (kvPrecision == KvPrecision.FP8 ? ", KV rounded to fp8" : "") + ")";
   }
 
   public int threads() {
@@ -84,7 +95,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public KvCache newKvCache(ModelConfig config, int maxTokens) {
-    return new CpuKvCache(config, maxTokens, kvPageTokens);
+    return new CpuKvCache(config, maxTokens, kvPageTokens, kvPrecision);
   }
 
   @Override
@@ -202,7 +213,7 @@ public final class CpuBackend implements Backend {
         for (int g = 0; g < group; g++) {
           VectorMath.axpy(1f / group, qq.data(), qq.at(t, (h * group + g) * hd), queryMean, 0, hd);
         }
-        cache.store(layer, h, start + t, kk.data(), kk.at(t, h * hd), vv.data(), vv.at(t, h * hd), queryMean);
+        cache.store(layer, h, start + t, kk.data(), kk.at(t, h * hd), vv.data(), vv.at(t, h * hd), queryMean, true);
       }
     }
   }

@@ -1,8 +1,10 @@
 package dev.selma.engine.backend.cpu;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.kv.Fp8;
 import dev.selma.engine.kv.KvCacheChecks;
 import dev.selma.engine.kv.KvPage;
+import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.kv.PagedKvCache;
 import dev.selma.engine.model.ModelConfig;
 import java.lang.foreign.MemorySegment;
@@ -13,7 +15,9 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Keys (before RoPE) and values of one sequence in fp32 pages of {@link #pageTokens} tokens. A page
+ * Keys (before RoPE) and values of one sequence in fp32 pages of {@link #pageTokens} tokens (rounded to
+ * fp8 e4m3 values as they are stored, under {@link KvPrecision#FP8}: the reference of the GPU's fp8
+ * pages, not a memory saving). A page
  * holds every layer; within a layer, each KV head's rows are contiguous ({@code [head][slot][dim]}),
  * so attention over one head walks memory in order.
  *
@@ -32,6 +36,7 @@ final class CpuKvCache implements PagedKvCache {
   private static final ValueLayout.OfFloat HOST_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   final int layers, kvHeads, headDim, pageTokens;
+  private final boolean fp8;
   private final int granulesPerPage, pageFloats, sumFloats;
   private final String format;
   private final int capacity;
@@ -40,7 +45,7 @@ final class CpuKvCache implements PagedKvCache {
   private final BlockMeans[] means;
   private int length;
 
-  CpuKvCache(ModelConfig config, int capacity, int pageTokens) {
+  CpuKvCache(ModelConfig config, int capacity, int pageTokens, KvPrecision precision) {
     if (capacity <= 0) {
       throw new IllegalArgumentException("KV cache capacity must be > 0, got " + capacity);
     }
@@ -56,7 +61,8 @@ final class CpuKvCache implements PagedKvCache {
     this.sumFloats = granulesPerPage * kvHeads * headDim;
     this.capacity = capacity;
     this.means = new BlockMeans[layers];
-    this.format = "cpu-f32 layers=" + layers + " kv_heads=" + kvHeads + " head_dim=" + headDim + " page=" + pageTokens
+    this.fp8 = precision == KvPrecision.FP8;
+    this.format = (fp8 ? "cpu-f32-fp8-rounded" : "cpu-f32") + " layers=" + layers + " kv_heads=" + kvHeads + " head_dim=" + headDim + " page=" + pageTokens
         + " granule=" + GRANULE + " layout=[layer][keys,values,key_sums,query_sums]";
   }
 
@@ -258,7 +264,7 @@ final class CpuKvCache implements PagedKvCache {
           for (int c = 0; c < headDim; c++) {
             query[c] = page.querySums[l][sums + c] * inv;
           }
-          store(l, h, start + s - from, page.keys[l], src.slot(h, s), page.values[l], src.slot(h, s), query);
+          store(l, h, start + s - from, page.keys[l], src.slot(h, s), page.values[l], src.slot(h, s), query, false);
         }
       }
     }
@@ -309,13 +315,20 @@ final class CpuKvCache implements PagedKvCache {
   /**
    * Stores token {@code token}'s key and value of KV head {@code head} (reserved) and adds the key
    * and the query (already averaged over the head's query heads) to their granule sums; the first
-   * token of a granule starts the sums afresh, which also discards what a truncation left there.
+   * token of a granule starts the sums afresh, which also discards what a truncation left there. New
+   * rows ({@code fresh}) of an fp8 cache are rounded; rows from another cache were already (and the sums
+   * take the key as given, rounded or not, as the GPU's kv_sums and kv_append do).
    */
   void store(int layer, int head, int token, float[] key, int keyOffset, float[] value, int valueOffset,
-      float[] query) {
+      float[] query, boolean fresh) {
     Page page = pages.get(page(token));
-    System.arraycopy(key, keyOffset, page.keys[layer], slot(head, token), headDim);
-    System.arraycopy(value, valueOffset, page.values[layer], slot(head, token), headDim);
+    int slot = slot(head, token);
+    System.arraycopy(key, keyOffset, page.keys[layer], slot, headDim);
+    System.arraycopy(value, valueOffset, page.values[layer], slot, headDim);
+    if (fp8 && fresh) {
+      Fp8.roundRow(page.keys[layer], slot, headDim);
+      Fp8.roundRow(page.values[layer], slot, headDim);
+    }
     int at = sumOffset(head, token);
     float[] ks = page.keySums[layer], qs = page.querySums[layer];
     if (token % GRANULE == 0) {

@@ -5,7 +5,6 @@ import dev.selma.engine.attention.AttentionPlan;
 import dev.selma.engine.attention.AttentionPlanner;
 import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.attention.Rope;
-import dev.selma.engine.model.GgmlType;
 import java.util.List;
 
 /**
@@ -63,7 +62,10 @@ final class CudaAttention implements AutoCloseable {
     AttentionPlan plan = planned[0];
     stats.record(layer, plan);
     AttentionPlan.PositionMap map = plan.positionMap();
-    boolean specialised = cache.type == GgmlType.BF16 && (d == 64 || d == 128) && !map.selfExtend();
+    CudaKvCache.Element element = cache.element;
+    boolean specialised = element != CudaKvCache.Element.F32 && (d == 64 || d == 128) && !map.selfExtend();
+    // fp8 pages: rope_keys.cu also writes each entry's values, scaled to bf16, beside its rotated keys.
+    boolean scaledValues = element == CudaKvCache.Element.FP8;
     boolean tensorCores = specialisedAllowed && specialised && chunk >= TC_MIN_TOKENS
         && tcSharedBytes(d) <= device.sharedMemoryOptIn();
     boolean decode = specialisedAllowed && specialised && chunk == 1 && group <= DECODE_MAX_GROUP;
@@ -109,7 +111,7 @@ final class CudaAttention implements AutoCloseable {
     int[] rowBase = new int[tensorCores ? entries : 0];
     List<TensorCoreBatch> batches = new java.util.ArrayList<>();
     if (tensorCores) {
-      long capRows = Math.max(1, rotatedKeysBytes / (2L * d));
+      long capRows = Math.max(1, rotatedKeysBytes / (2L * d * (scaledValues ? 2 : 1)));
       int first = 0, firstItem = 0, batchItems = 0, rows = 0, batchMaxKeys = 0;
       for (int e = 0; e < entries; e++) {
         int keys = (plan.keyOffsets()[e + 1] - plan.keyOffsets()[e]) * plan.blockSize();
@@ -154,17 +156,19 @@ final class CudaAttention implements AutoCloseable {
         if (b.items() == 0 || b.maxKeys() == 0) {
           continue;
         }
-        rotatedKeys = grow(rotatedKeys, 2L * b.rows() * d, "keys rotated for tensor-core attention");
-        long rotated = rotatedKeys.address();
-        device.launch("rope_keys_bf16", ceilDiv(b.maxKeys(), TC_KEYS), b.endEntry() - b.firstEntry(), TC_THREADS, 0,
-            rotated, rowBaseAt, b.firstEntry(), cache.pageTable(), layer, kvHeads, d, offsetsAt, blocksAt,
+        long rowBytes = 2L * b.rows() * d;
+        rotatedKeys = grow(rotatedKeys, rowBytes * (scaledValues ? 2 : 1), "keys rotated for tensor-core attention");
+        long rotated = rotatedKeys.address(), values = scaledValues ? rotated + rowBytes : 0;
+        device.launch("rope_keys_" + element.suffix, ceilDiv(b.maxKeys(), TC_KEYS), b.endEntry() - b.firstEntry(),
+            TC_THREADS, 0, rotated, values, rowBaseAt, b.firstEntry(), cache.pageTable(), cache.valueOffset, layer,
+            kvHeads, d, offsetsAt, blocksAt,
             positionsAt, plan.blockSize(), plan.keyLength(), map.period(), tables.loCos(), tables.loSin(),
             tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0);
         device.launch("attention_tc_bf16_d" + d, b.items(), 1, TC_THREADS, tcSharedBytes(d),
             out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, group,
             itemsAt, b.firstItem(), offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(),
             map.period(), tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(),
-            ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0, scale, rotated, rowBaseAt);
+            ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0, scale, rotated, values, rowBaseAt);
       }
       return;
     }
@@ -177,7 +181,7 @@ final class CudaAttention implements AutoCloseable {
       partMl = partO + rows * d * 4;
     }
     if (decode) {
-      device.launch("attention_decode_bf16_d" + d, items, splits, DECODE_THREADS, 0,
+      device.launch("attention_decode_" + element.suffix + "_d" + d, items, splits, DECODE_THREADS, 0,
           out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
           itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(), map.period(),
           tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(),
@@ -190,7 +194,7 @@ final class CudaAttention implements AutoCloseable {
         throw new IllegalArgumentException("attention with head dimension " + d + " needs " + sharedBytes
             + " bytes of shared memory; the GPU offers " + device.sharedMemoryOptIn());
       }
-      device.launch(kernel(cache.type, d), items, splits, THREADS, sharedBytes,
+      device.launch(kernel(element, d), items, splits, THREADS, sharedBytes,
           out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
           itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(),
           map.groupSize(), map.neighbourWindow(), map.period(), tables.loCos(), tables.loSin(), tables.hiCos(),
@@ -213,19 +217,21 @@ final class CudaAttention implements AutoCloseable {
   }
 
   /**
-   * The attention kernel for a cache type and head dimension: attention.cu instantiates bf16 for
-   * widths 32·2^i and one fp32 kernel for every width.
+   * The general attention kernel for a page element and head dimension: attention.cu instantiates bf16
+   * for widths 32·2^i, and one fp32 and one fp8 kernel for every width.
    */
-  static String kernel(GgmlType type, int headDim) {
-    return type == GgmlType.BF16 ? "attention_bf16_d" + Math.max(32, Integer.highestOneBit(headDim - 1) << 1)
-        : "attention_f32";
+  static String kernel(CudaKvCache.Element element, int headDim) {
+    return element == CudaKvCache.Element.BF16
+        ? "attention_bf16_d" + Math.max(32, Integer.highestOneBit(headDim - 1) << 1)
+        : "attention_" + element.suffix;
   }
 
   /** Every attention kernel, for the shared-memory opt-in. */
   static String[] kernels() {
-    java.util.List<String> names = new java.util.ArrayList<>(List.of(kernel(GgmlType.F32, MAX_DIM)));
+    java.util.List<String> names = new java.util.ArrayList<>(
+        List.of(kernel(CudaKvCache.Element.F32, MAX_DIM), kernel(CudaKvCache.Element.FP8, MAX_DIM)));
     for (int width = 32; width <= MAX_DIM; width *= 2) {
-      names.add(kernel(GgmlType.BF16, width));
+      names.add(kernel(CudaKvCache.Element.BF16, width));
     }
     names.add("attention_tc_bf16_d64");
     names.add("attention_tc_bf16_d128");
@@ -323,8 +329,8 @@ final class CudaAttention implements AutoCloseable {
       int warpsPerBlock = 8;
       if (bound) {
         long hiAt = keyAt + 4L * blocks * h * d;
-        device.launch(cache.type == GgmlType.BF16 ? "block_key_bounds_bf16" : "block_key_bounds_f32", blocks, h,
-            threads, 0, cache.pageTable(), layer, h, d, b, keyAt, hiAt);
+        device.launch("block_key_bounds_" + cache.element.suffix, blocks, h, threads, 0, cache.pageTable(),
+            cache.valueOffset, layer, h, d, b, keyAt, hiAt);
         device.launch("block_bound_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
             hiAt, queryBlocks, blocks, h, d, scoresAt);
       } else {

@@ -50,7 +50,10 @@ public final class CudaBackend implements Backend {
     this.memory = new DeviceMemory(device);
     this.staging = new Staging(device, memory, STAGING_BYTES, RING_BYTES);
     this.cublas = new Cublas(device.stream());
-    this.attention = new CudaAttention(device, memory, staging, options.specialisedAttention());
+    // fp32 mode is the exactness reference: its attention stays on the general kernel, which computes
+    // in fp32, whatever the pages hold (the specialised kernels multiply in bf16).
+    this.attention = new CudaAttention(device, memory, staging,
+        options.specialisedAttention() && options.precision() == CudaOptions.Precision.BF16);
     for (String k : CudaAttention.kernels()) {
       device.allowSharedMemory(k, device.sharedMemoryOptIn());
     }
@@ -74,6 +77,7 @@ public final class CudaBackend implements Backend {
   @Override
   public String name() {
     return "cuda (" + device.name() + ", " + options.precision().name().toLowerCase(java.util.Locale.ROOT)
+        + (options.kvPrecision() == dev.selma.engine.kv.KvPrecision.FP8 ? ", fp8 KV" : "")
         + (options.dummyWeights() ? ", dummy weights" : "") + ")";
   }
 
@@ -239,8 +243,10 @@ public final class CudaBackend implements Backend {
   @Override
   public synchronized KvCache newKvCache(ModelConfig config, int maxTokens) {
     enter();
-    GgmlType type = options.precision() == CudaOptions.Precision.FP32 ? GgmlType.F32 : GgmlType.BF16;
-    return new CudaKvCache(config, maxTokens, type, this, device, memory, staging);
+    CudaKvCache.Element element = options.kvPrecision() == dev.selma.engine.kv.KvPrecision.FP8
+        ? CudaKvCache.Element.FP8
+        : options.precision() == CudaOptions.Precision.FP32 ? CudaKvCache.Element.F32 : CudaKvCache.Element.BF16;
+    return new CudaKvCache(config, maxTokens, element, this, device, memory, staging);
   }
 
   @Override
@@ -362,7 +368,7 @@ public final class CudaBackend implements Backend {
     }
     cache.reserve(start + tokens);
     int threads = Math.min(d, 128);
-    device.launch(cache.type == GgmlType.BF16 ? "kv_store_bf16" : "kv_store_f32", tokens, h, threads, 0,
+    device.launch("kv_store_" + cache.element.suffix, tokens, h, threads, 0,
         cache.pageTable(), cache.valueOffset, layer, h, d, start, kk.address(), vv.address());
     int granules = (start + tokens - 1) / CudaKvCache.GRANULE - start / CudaKvCache.GRANULE + 1;
     device.launch("kv_sums", granules, h, threads, 0, cache.pageTable(), cache.keySumOffset, cache.querySumOffset,

@@ -4,7 +4,6 @@ import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.kv.KvCacheChecks;
 import dev.selma.engine.kv.KvPage;
 import dev.selma.engine.kv.PagedKvCache;
-import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.ModelConfig;
 import java.lang.foreign.MemorySegment;
 import jcuda.Pointer;
@@ -14,8 +13,9 @@ import java.util.List;
 /**
  * The keys (before RoPE) and values of one sequence in device pages of {@link #PAGE} tokens, with a
  * device page table the kernels index. A page holds every layer (layout in {@code kv_layout.cuh}):
- * keys and values {@code [layer][kv head][slot][dim]} in fp32 or bf16, and the fp32 per-granule sums
- * of keys and queries that select-and-merge scores blocks with (as the CPU cache keeps them).
+ * keys and values {@code [layer][kv head][slot][dim]} in fp32, bf16 or fp8 (e4m3, with an fp32 scale per
+ * row), and the fp32 per-granule sums of keys and queries that select-and-merge scores blocks with (as
+ * the CPU cache keeps them).
  *
  * <p>Pages are taken from the device pool as tokens arrive and given back on truncation and close.
  * Creating a cache checks that its full capacity could fit in the GPU's free memory, so that a context
@@ -34,7 +34,7 @@ final class CudaKvCache implements PagedKvCache {
   static final int GRANULE = AttentionConfig.MIN_BLOCK_SIZE;
 
   final int layers, kvHeads, headDim;
-  final GgmlType type;
+  final Element element;
   final boolean interleavedRope;
   final long valueOffset, keySumOffset, querySumOffset, pageBytes;
   private final int capacity;
@@ -50,6 +50,27 @@ final class CudaKvCache implements PagedKvCache {
   private long version;
   private int length;
   private boolean closed;
+
+  /** How a page stores keys and values; {@link #suffix} names the kernels for it. */
+  enum Element {
+    F32(4, "f32"),
+    BF16(2, "bf16"),
+    /** e4m3, each (token, kv head) row with its fp32 scale (kv_layout.cuh). */
+    FP8(1, "fp8");
+
+    final int bytes;
+    final String suffix;
+
+    Element(int bytes, String suffix) {
+      this.bytes = bytes;
+      this.suffix = suffix;
+    }
+
+    /** Bytes one token takes in every layer's keys and values, scales included. */
+    long tokenBytes(int layers, int kvHeads, int headDim) {
+      return 2L * layers * kvHeads * ((long) headDim * bytes + (this == FP8 ? 4 : 0));
+    }
+  }
 
   /**
    * Select-and-merge's top blocks for the query blocks {@code [firstQueryBlock, blocks)} of one layer,
@@ -152,7 +173,7 @@ final class CudaKvCache implements PagedKvCache {
     }
   }
 
-  CudaKvCache(ModelConfig config, int capacity, GgmlType type, CudaBackend backend, CudaDevice device,
+  CudaKvCache(ModelConfig config, int capacity, Element element, CudaBackend backend, CudaDevice device,
       DeviceMemory memory, Staging staging) {
     if (capacity <= 0) {
       throw new IllegalArgumentException("KV cache capacity must be > 0, got " + capacity);
@@ -161,30 +182,53 @@ final class CudaKvCache implements PagedKvCache {
     this.rankings = new Ranking[layers];
     this.kvHeads = config.numKvHeads();
     this.headDim = config.headDim();
-    this.type = type;
+    this.element = element;
     this.interleavedRope = config.ropeStyle() == ModelConfig.RopeStyle.INTERLEAVED;
     this.capacity = capacity;
     this.backend = backend;
     this.device = device;
     this.memory = memory;
     this.staging = staging;
-    long elementBytes = type == GgmlType.BF16 ? 2 : 4;
-    long kv = (long) layers * kvHeads * PAGE * headDim * elementBytes;
-    long sums = (long) layers * (PAGE / GRANULE) * kvHeads * headDim * 4;
+    long kv = (long) layers * kvHeads * PAGE * headDim * element.bytes;
+    long scales = element == Element.FP8 ? (long) layers * kvHeads * PAGE * 4 : 0;
+    long sums = sumBytes(config);
     valueOffset = kv;
-    keySumOffset = 2 * kv;
-    querySumOffset = 2 * kv + sums;
-    pageBytes = 2 * kv + 2 * sums;
-    format = "cuda-kv v1 " + type + " layers=" + layers + " kv_heads=" + kvHeads + " head_dim=" + headDim + " page="
-        + PAGE + " granule=" + GRANULE;
+    keySumOffset = 2 * kv + 2 * scales;
+    querySumOffset = keySumOffset + sums;
+    pageBytes = querySumOffset + sums;
+    format = "cuda-kv v1 " + element + " layers=" + layers + " kv_heads=" + kvHeads + " head_dim=" + headDim
+        + " page=" + PAGE + " granule=" + GRANULE;
     long pageCount = (capacity + (long) PAGE - 1) / PAGE;
     long needed = pageCount * pageBytes;
     long[] info = device.memoryInfo();
-    if (needed > info[0] + memory.idleBytes()) {
-      throw new GpuOutOfMemoryException("a KV cache of " + capacity + " tokens (" + type + ")", needed,
-          info[0] + memory.idleBytes(), info[1], memory.liveBytes());
+    long available = info[0] + memory.idleBytes();
+    if (needed > available) {
+      throw new GpuOutOfMemoryException("a KV cache of " + capacity + " tokens (" + element.suffix + ")", needed,
+          available, info[1], memory.liveBytes(), whatFits(config, element, available));
     }
     pageTable = memory.allocate(8 * pageCount, "the KV page table");
+  }
+
+  /** Bytes of one page's key and query sums. */
+  private static long sumBytes(ModelConfig c) {
+    return (long) c.numLayers() * (PAGE / GRANULE) * c.numKvHeads() * c.headDim() * 4;
+  }
+
+  /** Bytes of one page of {@code element} pages. */
+  static long pageBytes(ModelConfig c, Element element) {
+    return PAGE * element.tokenBytes(c.numLayers(), c.numKvHeads(), c.headDim()) + 2 * sumBytes(c);
+  }
+
+  /** What would fit in {@code available} bytes, for the message of a KV cache that does not. */
+  private static String whatFits(ModelConfig c, Element element, long available) {
+    String fits = "; at most " + tokensThatFit(c, element, available) + " tokens fit in " + element.suffix + " pages";
+    return element == Element.FP8 ? fits
+        : fits + ", " + tokensThatFit(c, Element.FP8, available) + " in fp8 pages (KV precision fp8)";
+  }
+
+  private static long tokensThatFit(ModelConfig c, Element element, long available) {
+    long pageTableBytes = 8;
+    return available / (pageBytes(c, element) + pageTableBytes) * PAGE;
   }
 
   @Override
@@ -337,7 +381,7 @@ final class CudaKvCache implements PagedKvCache {
     backend.locked(() -> {
       reserve(length + count);
       int granules = (length + count - 1) / GRANULE - length / GRANULE + 1;
-      String kernel = type == GgmlType.BF16 ? "kv_append_bf16" : "kv_append_f32";
+      String kernel = "kv_append_" + element.suffix;
       for (int layer = 0; layer < layers; layer++) {
         device.launch(kernel, granules, kvHeads, Math.min(headDim, 128), 0, pageTable.address(),
             src.pageTable.address(), valueOffset, keySumOffset, querySumOffset, layer, kvHeads, headDim, length, from,

@@ -1,5 +1,7 @@
 package dev.selma.engine.backend.cuda;
 
+import dev.selma.engine.kv.KvPrecision;
+
 /**
  * How the CUDA backend holds and loads a model.
  *
@@ -11,9 +13,10 @@ package dev.selma.engine.backend.cuda;
  * @param specialisedAttention attention kernels for the common cases where they apply: prefill on
  *     tensor cores ({@code attention_tc.cu}) and one-token decode ({@code attention_decode.cu}); off,
  *     every plan runs on the general kernel ({@code attention.cu}), for comparisons of the two
+ * @param kvPrecision KV pages of the precision's type, or fp8 with a scale per row
  */
 public record CudaOptions(Precision precision, boolean dummyWeights, long seed, int device,
-    boolean specialisedAttention) {
+    boolean specialisedAttention, KvPrecision kvPrecision) {
 
   /** Element type of weights and KV cache on the GPU; activations and accumulation are fp32 in both. */
   public enum Precision {
@@ -27,25 +30,32 @@ public record CudaOptions(Precision precision, boolean dummyWeights, long seed, 
     if (precision == null) {
       throw new IllegalArgumentException("precision must be given");
     }
+    if (kvPrecision == null) {
+      throw new IllegalArgumentException("KV precision must be given");
+    }
     if (device < 0) {
       throw new IllegalArgumentException("device must be >= 0, got " + device);
     }
   }
 
-  /** bf16, the file's weights, device 0, specialised attention kernels. */
+  /** bf16, the file's weights, device 0, specialised attention kernels, bf16 KV pages. */
   public static CudaOptions defaults() {
-    return new CudaOptions(Precision.BF16, false, 0, 0, true);
+    return new CudaOptions(Precision.BF16, false, 0, 0, true, KvPrecision.AUTO);
   }
 
   public CudaOptions withPrecision(Precision p) {
-    return new CudaOptions(p, dummyWeights, seed, device, specialisedAttention);
+    return new CudaOptions(p, dummyWeights, seed, device, specialisedAttention, kvPrecision);
   }
 
   public CudaOptions withDummyWeights(long seed) {
-    return new CudaOptions(precision, true, seed, device, specialisedAttention);
+    return new CudaOptions(precision, true, seed, device, specialisedAttention, kvPrecision);
   }
 
   public CudaOptions withSpecialisedAttention(boolean on) {
-    return new CudaOptions(precision, dummyWeights, seed, device, on);
+    return new CudaOptions(precision, dummyWeights, seed, device, on, kvPrecision);
+  }
+
+  public CudaOptions withKvPrecision(KvPrecision p) {
+    return new CudaOptions(precision, dummyWeights, seed, device, specialisedAttention, p);
   }
 }

@@ -8,8 +8,13 @@ public final class GpuOutOfMemoryException extends CudaException {
   private final long needed, free, total;
 
   GpuOutOfMemoryException(String what, long needed, long free, long total, long heldBySelma) {
+    this(what, needed, free, total, heldBySelma, "");
+  }
+
+  /** {@code advice} ends the message: what would fit instead. */
+  GpuOutOfMemoryException(String what, long needed, long free, long total, long heldBySelma, String advice) {
     super("out of GPU memory for " + what + ": needs " + gib(needed) + ", " + gib(free) + " free of " + gib(total)
-        + " (Selma holds " + gib(heldBySelma) + ")");
+        + " (Selma holds " + gib(heldBySelma) + ")" + advice);
     this.needed = needed;
     this.free = free;
     this.total = total;

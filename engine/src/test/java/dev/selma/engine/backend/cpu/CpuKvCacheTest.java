@@ -2,9 +2,12 @@ package dev.selma.engine.backend.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.selma.engine.kv.Fp8;
 import dev.selma.engine.kv.KvPage;
+import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.llama.RandomModel;
 import dev.selma.engine.model.ModelConfig;
 import java.util.Arrays;
@@ -136,5 +139,41 @@ class CpuKvCacheTest {
     assertThrows(IllegalStateException.class, () -> other.attach(partial, 4), "not at a page boundary");
     assertThrows(IllegalArgumentException.class, () -> cache().attach(partial, PAGE + 1));
     assertThrows(IllegalArgumentException.class, () -> cache.share(2), "page 2 holds no tokens");
+  }
+
+  /**
+   * Under fp8 the stored rows are the GPU's fp8 values (each an e4m3 number times its row's scale);
+   * the block sums keep the keys as they came, as the GPU's kv_sums does; appended rows are copied as
+   * they are.
+   */
+  @Test
+  void fp8PagesHoldRoundedRowsAndTheSumsOfTheKeysAsTheyCame() {
+    try (CpuBackend fp8 = new CpuBackend(1, PAGE, KvPrecision.FP8)) {
+      CpuKvCache rounded = (CpuKvCache) fp8.newKvCache(CONFIG, 256), plain = cache();
+      CpuKvCache appended = (CpuKvCache) fp8.newKvCache(CONFIG, 256);
+      Chunk c = chunk(40, 9);
+      for (int l = 0; l < CONFIG.numLayers(); l++) {
+        fp8.storeKv(rounded, l, c.q()[l], c.k()[l], c.v()[l]);
+      }
+      rounded.advance(40);
+      store(plain, c, 0, 40);
+      appended.append(rounded, 0, 40);
+      assertSameRows(rounded, appended);
+      int d = CONFIG.headDim();
+      for (int l = 0; l < CONFIG.numLayers(); l++) {
+        for (int t = 0; t < 40; t++) {
+          for (boolean values : new boolean[] {false, true}) {
+            float[] exact = row(plain, values, l, t), got = row(rounded, values, l, t);
+            assertFalse(Arrays.equals(exact, got), "rounded");
+            for (int h = 0; h < CONFIG.numKvHeads(); h++) {
+              float[] expected = Arrays.copyOfRange(exact, h * d, (h + 1) * d);
+              Fp8.roundRow(expected, 0, d);
+              assertArrayEquals(expected, Arrays.copyOfRange(got, h * d, (h + 1) * d));
+            }
+          }
+        }
+        assertArrayEquals(plain.means(l, 16, 40).keys, rounded.means(l, 16, 40).keys, "block means of the keys");
+      }
+    }
   }
 }

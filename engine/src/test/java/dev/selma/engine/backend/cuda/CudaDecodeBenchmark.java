@@ -2,6 +2,7 @@ package dev.selma.engine.backend.cuda;
 
 import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.eval.Scheme;
+import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.Sequence;
 import dev.selma.engine.model.ModelConfig;
@@ -15,10 +16,10 @@ import java.util.SplittableRandom;
  * does). Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
  *
  * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s] [prefill chunk]
- * [specialised|general] [scheme]</pre>
+ * [specialised|general] [scheme] [auto|fp8]</pre>
  *
  * <p>{@code scheme} is one of {@code selma eval}'s ({@link Scheme}), sized to the architecture's context
- * length as its trained window; dense when absent.
+ * length as its trained window; dense when absent. The last argument is the KV pages' precision.
  */
 public final class CudaDecodeBenchmark {
   private CudaDecodeBenchmark() {}
@@ -31,9 +32,10 @@ public final class CudaDecodeBenchmark {
     int chunk = args.length > 4 ? Integer.parseInt(args[4]) : 512;
     boolean specialised = args.length <= 5 || args[5].equals("specialised");
     Scheme scheme = args.length > 6 ? Scheme.parse(args[6]) : Scheme.DENSE;
+    KvPrecision kv = args.length > 7 ? KvPrecision.parse(args[7]) : KvPrecision.AUTO;
     ModelConfig config = DummyWeights.architecture(arch);
     try (CudaBackend gpu = CudaBackend.open(
-        CudaOptions.defaults().withDummyWeights(1).withSpecialisedAttention(specialised))) {
+        CudaOptions.defaults().withDummyWeights(1).withSpecialisedAttention(specialised).withKvPrecision(kv))) {
       long t0 = System.nanoTime();
       Llama model = new Llama(config, DummyWeights.tensors(config), gpu);
       gpu.synchronize();
