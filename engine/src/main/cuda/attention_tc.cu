@@ -1,41 +1,67 @@
 // Attention that executes an AttentionPlan on tensor cores, for prefill: the work of attention.cu
 // (dense, select-and-merge, original / re-indexed / CRD positions; not Self-Extend's two branches)
-// done as flash attention with bf16 WMMA products and fp32 accumulation.
+// done as flash attention (FlashAttention-2's loop) with bf16 mma.sync products and fp32 accumulation.
 //
 // A block of TC_WARPS warps takes one work item: up to TC_ROWS (query token, query head) rows that
 // share a plan entry (tile, KV head), 16 rows a warp. Queries are rotated to their positions once and
-// kept as bf16 fragments. Keys are cached before RoPE; rope_keys.cu has rotated each entry's keys to
-// the entry's positions into `rotated` (row row_base[e] + f for the entry's f-th key), so the block
-// copies keys from there and values from bf16 pages (or, for fp8 pages, from the rows of `values` that
-// rope_keys.cu scaled to bf16), TC_KEYS at a time, with cp.async into two shared
-// buffers: the next step's copy runs while this step computes. Each warp computes its 16 x TC_KEYS
-// scores (S = Q K^T), updates its online softmax in registers, writes P as bf16 over its own rows of
-// the queries' shared buffer (read only before the first step) and accumulates O += P V.
+// kept in registers as the A operands of m16n8k16 products. Keys are cached before RoPE; rope_keys.cu
+// has rotated each entry's keys to the entry's positions into `rotated` (row row_base[e] + f for the
+// entry's f-th key), so the block copies keys from there and values from bf16 pages (or, for fp8
+// pages, from the rows of `values` that rope_keys.cu scaled to bf16), TC_KEYS at a time, with cp.async
+// into two shared buffers: the next step's copy runs while this step computes.
 //
-// The softmax and the rescaling of O read accumulator fragments element by element, which relies on
-// the layout of a 16x16 fp32 accumulator on sm_80 and later (two m16n8 mma tiles: element i of lane l
-// is row l/4 + 8*((i/2)%2), column 2*(l%4) + i%2 + 8*(i/4)); the GPU tests compare the result with the
-// general kernel's, so a GPU where this does not hold fails them.
-#include <mma.h>
+// Each warp computes its 16 x TC_KEYS scores S = Q K^T in accumulator registers, updates its online
+// softmax there (a row's scores are spread over the four lanes of a quad), and turns them into P in
+// place: the accumulator layout of two adjacent 8-key tiles is the A-operand layout of a 16-key step,
+// so P never goes through shared memory. Then O += P V, V read transposed by ldmatrix. Scores are
+// scaled by log2(e) / sqrt(d) once so that the exponentials are exp2.
+//
+// Fragment layouts (PTX ISA, mma.m16n8k16 with .bf16): lane l holds accumulator rows l/4 and l/4 + 8,
+// columns 2(l%4) and 2(l%4) + 1; A registers a0..a3 hold (row l/4, k 2(l%4)..+1), (row l/4 + 8, same
+// k), then the same at k + 8; B registers b0, b1 hold (k 2(l%4)..+1, column l/4) and the same at k + 8.
 #include <math_constants.h>
 #include "attention.cuh"
 #include "kv_layout.cuh"
 #include "rope.cuh"
-
-using namespace nvcuda;
 
 #define TC_WARPS 8
 #define TC_ROWS (16 * TC_WARPS)
 #define TC_KEYS 64
 #define TC_PAD 8  // bf16 elements after each shared row: rows of 16-byte multiples that shift banks
 
-__device__ __forceinline__ int acc_row(int lane, int i) { return (lane >> 2) + 8 * ((i >> 1) & 1); }
-__device__ __forceinline__ int acc_col(int lane, int i) { return ((lane & 3) << 1) + (i & 1) + 8 * (i >> 2); }
-
 // 16 bytes from global to shared memory without passing through registers; zeros when !valid.
 __device__ __forceinline__ void copy16_async(void* dst, const void* src, bool valid) {
   unsigned s = (unsigned)__cvta_generic_to_shared(dst);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
+}
+
+// Four 8x8 bf16 matrices from shared memory; lane l gives the address of row l % 8 of matrix l / 8.
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* row) {
+  unsigned s = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const void* row) {
+  unsigned s = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+// c += a b for one m16n8k16 tile.
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned*>(&v);
 }
 
 template <int D>
@@ -45,11 +71,10 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
                           const int* query_shift, int block_size, int key_length, PositionMap map, RopeTables rope,
                           float scale, const __nv_bfloat16* rotated, const __nv_bfloat16* values,
                           const int* row_base) {
-  constexpr int LD = D + TC_PAD, PLD = TC_KEYS + TC_PAD, HALF = D / 2, KF = D / 16, NF = TC_KEYS / 16;
+  constexpr int LD = D + TC_PAD, HALF = D / 2, KS = D / 16, NT = TC_KEYS / 8, OT = D / 8;
   constexpr int V8 = D / 8;  // 16-byte pieces of a row
   extern __shared__ __align__(128) unsigned char smem_raw[];
   __nv_bfloat16* qs = (__nv_bfloat16*)smem_raw;
-  __nv_bfloat16* ps = qs;  // probabilities, once the queries are in registers
   __nv_bfloat16* ks = qs + TC_ROWS * LD;
   __nv_bfloat16* vs = ks + 2 * TC_KEYS * LD;
   int* ktok = (int*)(vs + 2 * TC_KEYS * LD);
@@ -82,16 +107,19 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     qs[r * LD + b] = __float2bfloat16_rn(x1);
   }
   __syncthreads();
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[KF];
+  // The warp's 16 query rows as A operands, one per 16 dimensions.
+  unsigned qa[KS][4];
 #pragma unroll
-  for (int k = 0; k < KF; k++) wmma::load_matrix_sync(qf[k], qs + warp * 16 * LD + k * 16, LD);
+  for (int k = 0; k < KS; k++)
+    ldmatrix_x4(qa[k], qs + (warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * LD + k * 16 + 8 * (lane >> 4));
 
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> of[KF];
+  float o[OT][4];
 #pragma unroll
-  for (int f = 0; f < KF; f++) wmma::fill_fragment(of[f], 0.f);
-  // This lane's two rows (of the warp's 16): running max and sum.
+  for (int n = 0; n < OT; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  // This lane's two rows (of the warp's 16): running max (in log2 units) and sum.
   float m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.f, 0.f};
   int my_q[2] = {qtok[warp * 16 + (lane >> 2)], qtok[warp * 16 + (lane >> 2) + 8]};
+  const float scale_log2 = scale * 1.4426950408889634f;
 
   int from = key_offsets[e], to = key_offsets[e + 1];
   long long total = (long long)(to - from) * block_size;
@@ -126,7 +154,7 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
 
   for (int c = 0; live(c); c++) {
     int buf = c & 1;
-    __syncthreads();  // step c-1 is done with buffer (c+1) & 1, and every warp with the queries' buffer
+    __syncthreads();  // step c-1 is done with buffer (c+1) & 1
     if (live(c + 1)) {
       stage(c + 1);
       asm volatile("cp.async.wait_group 1;\n" ::);
@@ -138,27 +166,29 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     const __nv_bfloat16* vb_s = vs + buf * TC_KEYS * LD;
     const int* kt = ktok + buf * TC_KEYS;
 
-    // S = Q K^T for the warp's 16 rows and the step's keys.
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> sf[NF];
+    // S = Q K^T: K's rows are the B operand as stored ([key][dim] is column-major K^T).
+    float s[NT][4];
 #pragma unroll
-    for (int n = 0; n < NF; n++) {
-      wmma::fill_fragment(sf[n], 0.f);
+    for (int n = 0; n < NT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
-      for (int k = 0; k < KF; k++) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> kb;
-        wmma::load_matrix_sync(kb, kb_s + n * 16 * LD + k * 16, LD);
-        wmma::mma_sync(sf[n], qf[k], kb, sf[n]);
+    for (int n = 0; n < NT; n += 2) {
+#pragma unroll
+      for (int k = 0; k < KS; k++) {
+        unsigned b[4];  // b0, b1 of key tile n, then of key tile n + 1
+        ldmatrix_x4(b, kb_s + (n * 8 + (lane & 7) + 8 * (lane >> 4)) * LD + k * 16 + 8 * ((lane >> 3) & 1));
+        mma_bf16(s[n], qa[k], b[0], b[1]);
+        mma_bf16(s[n + 1], qa[k], b[2], b[3]);
       }
     }
-    // Online softmax on the fragments: the four lanes l/4 share a row.
+    // Online softmax in registers: element i of tile n is row h = i / 2, key n * 8 + 2 (lane % 4) + i % 2.
     float mx[2] = {-CUDART_INF_F, -CUDART_INF_F};
 #pragma unroll
-    for (int n = 0; n < NF; n++) {
+    for (int n = 0; n < NT; n++) {
 #pragma unroll
-      for (int i = 0; i < sf[n].num_elements; i++) {
-        int h = (i >> 1) & 1;
-        float x = kt[n * 16 + acc_col(lane, i)] <= my_q[h] ? sf[n].x[i] * scale : -CUDART_INF_F;
-        sf[n].x[i] = x;
+      for (int i = 0; i < 4; i++) {
+        int h = i >> 1;
+        float x = kt[n * 8 + 2 * (lane & 3) + (i & 1)] <= my_q[h] ? s[n][i] * scale_log2 : -CUDART_INF_F;
+        s[n][i] = x;
         mx[h] = fmaxf(mx[h], x);
       }
     }
@@ -168,20 +198,17 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
       mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
       mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
       float m_new = fmaxf(m[h], mx[h]);
-      alpha[h] = m_new == -CUDART_INF_F ? 1.f : expf(m[h] - m_new);
+      alpha[h] = m_new == -CUDART_INF_F ? 1.f : exp2f(m[h] - m_new);
       m[h] = m_new;
     }
 #pragma unroll
-    for (int n = 0; n < NF; n++) {
-      // Elements i and i + 1 are neighbours in one row: store them as one pair.
+    for (int n = 0; n < NT; n++) {
 #pragma unroll
-      for (int i = 0; i < sf[n].num_elements; i += 2) {
-        int h = (i >> 1) & 1;
-        float p0 = sf[n].x[i] == -CUDART_INF_F ? 0.f : expf(sf[n].x[i] - m[h]);
-        float p1 = sf[n].x[i + 1] == -CUDART_INF_F ? 0.f : expf(sf[n].x[i + 1] - m[h]);
-        sum[h] += p0 + p1;
-        *reinterpret_cast<__nv_bfloat162*>(ps + (warp * 16 + acc_row(lane, i)) * PLD + n * 16 + acc_col(lane, i)) =
-            __floats2bfloat162_rn(p0, p1);
+      for (int i = 0; i < 4; i++) {
+        int h = i >> 1;
+        float p = s[n][i] == -CUDART_INF_F ? 0.f : exp2f(s[n][i] - m[h]);
+        s[n][i] = p;
+        sum[h] += p;
       }
     }
 #pragma unroll
@@ -191,41 +218,43 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
       l[h] = l[h] * alpha[h] + sum[h];
     }
 #pragma unroll
-    for (int f = 0; f < KF; f++) {
-#pragma unroll
-      for (int i = 0; i < of[f].num_elements; i++) of[f].x[i] *= alpha[(i >> 1) & 1];
+    for (int n = 0; n < OT; n++) {
+      o[n][0] *= alpha[0];
+      o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1];
+      o[n][3] *= alpha[1];
     }
-    __syncwarp();  // the warp's probabilities are in shared memory
-    // O += P V
+    // O += P V: key tiles 2k and 2k + 1 of P are the A operand of key step k.
 #pragma unroll
-    for (int k = 0; k < NF; k++) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> pf;
-      wmma::load_matrix_sync(pf, ps + warp * 16 * PLD + k * 16, PLD);
+    for (int k = 0; k < TC_KEYS / 16; k++) {
+      unsigned pa[4] = {pack_bf16(s[2 * k][0], s[2 * k][1]), pack_bf16(s[2 * k][2], s[2 * k][3]),
+                        pack_bf16(s[2 * k + 1][0], s[2 * k + 1][1]), pack_bf16(s[2 * k + 1][2], s[2 * k + 1][3])};
 #pragma unroll
-      for (int f = 0; f < KF; f++) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> vf;
-        wmma::load_matrix_sync(vf, vb_s + k * 16 * LD + f * 16, LD);
-        wmma::mma_sync(of[f], pf, vf, of[f]);
+      for (int n = 0; n < OT; n += 2) {
+        unsigned b[4];  // b0, b1 of dimension tile n, then of tile n + 1
+        ldmatrix_x4_trans(b, vb_s + (k * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * LD + n * 8 + 8 * (lane >> 4));
+        mma_bf16(o[n], pa, b[0], b[1]);
+        mma_bf16(o[n + 1], pa, b[2], b[3]);
       }
     }
   }
 
 #pragma unroll
-  for (int f = 0; f < KF; f++) {
+  for (int h = 0; h < 2; h++) {
+    int r = warp * 16 + (lane >> 2) + 8 * h;
+    if (r >= rows) continue;
+    float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;
+    float* dst = out + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + r % ng) * D;
 #pragma unroll
-    for (int i = 0; i < of[f].num_elements; i++) {
-      int r = warp * 16 + acc_row(lane, i), h = (i >> 1) & 1;
-      if (r >= rows) continue;
-      float* o = out + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + r % ng) * D;
-      o[f * 16 + acc_col(lane, i)] = l[h] > 0.f ? of[f].x[i] / l[h] : 0.f;
-    }
+    for (int n = 0; n < OT; n++)
+      *reinterpret_cast<float2*>(dst + n * 8 + 2 * (lane & 3)) = make_float2(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
   }
 }
 
-// Items [first_item, first_item + gridDim.x) of the plan's work list. Two blocks a multiprocessor (128
-// registers a thread, a few spilled) ran 2-3 % faster on an H100 than one block with 177 registers.
-#define ATTENTION_TC_KERNEL(NAME, D)                                                                               \
-  extern "C" __global__ void __launch_bounds__(TC_WARPS * 32, 2) NAME(                                                \
+// Items [first_item, first_item + gridDim.x) of the plan's work list. BLOCKS_PER_SM bounds registers so
+// that many blocks fit a multiprocessor: two at head width 64, one at 128 (whose O takes 64 registers).
+#define ATTENTION_TC_KERNEL(NAME, D, BLOCKS_PER_SM)                                                               \
+  extern "C" __global__ void __launch_bounds__(TC_WARPS * 32, BLOCKS_PER_SM) NAME(                                \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
       int layer, int kv_heads, int group, const int* items, int first_item, const int* key_offsets,                \
       const int* key_blocks, const int* key_positions, const int* query_shift, int block_size, int key_length,     \
@@ -239,5 +268,5 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
                  rotated, values, row_base);                                                                       \
   }
 
-ATTENTION_TC_KERNEL(attention_tc_bf16_d64, 64)
-ATTENTION_TC_KERNEL(attention_tc_bf16_d128, 128)
+ATTENTION_TC_KERNEL(attention_tc_bf16_d64, 64, 2)
+ATTENTION_TC_KERNEL(attention_tc_bf16_d128, 128, 1)

@@ -268,8 +268,9 @@ final class CudaAttention implements AutoCloseable {
 
   /**
    * Select-and-merge's ranking for the planner, done where the keys are. The first request computes,
-   * on the GPU, the means of every complete block, the scores of every selecting query block of the
-   * chunk against every earlier complete block, and each query block's top k; only the k indices per
+   * on the GPU, the means of the chunk's selecting query blocks, the summaries of the key blocks
+   * completed since the last chunk (the cache keeps the others), the scores of every selecting query
+   * block against every earlier complete block, and each query block's top k; only the k indices per
    * query block come back, in one copy, and the rest of the requests are answered from them. Scratch
    * grows with (chunk blocks) × (sequence blocks), never with the square of the sequence.
    */
@@ -312,32 +313,39 @@ final class CudaAttention implements AutoCloseable {
     private void compute() {
       int h = cache.kvHeads, d = cache.headDim, k = config.topK(), queryBlocks = blocks - firstQueryBlock;
       boolean bound = config.selection() == AttentionConfig.Selection.BOUND;
-      // MEAN needs the key-block means; BOUND the element-wise minimum and maximum of each key block.
-      long keyMeans = (long) blocks * h * d * (bound ? 2 : 1), queryMeans = (long) queryBlocks * h * d;
+      long queryMeans = (long) queryBlocks * h * d;
       long count = (long) h * queryBlocks * blocks, rows = (long) h * queryBlocks;
       if (rows * k > Integer.MAX_VALUE - 8) {
         throw new IllegalStateException("too many block choices for one chunk: " + rows * k);
       }
       // The 64-bit keys of block_topk need 8-byte alignment: start each array on 256 bytes.
-      long bestAt = align(4 * (keyMeans + queryMeans + count));
+      long bestAt = align(4 * (queryMeans + count));
       long selectedAt = align(bestAt + 4 * rows * k);
       scratch = grow(scratch, selectedAt + 8 * rows * k, "select-and-merge block scores");
-      long keyAt = scratch.address(), queryAt = keyAt + 4 * keyMeans, scoresAt = queryAt + 4 * queryMeans;
+      long queryAt = scratch.address(), scoresAt = queryAt + 4 * queryMeans;
       int threads = Math.min(d, 128), b = config.blockSize();
       device.launch("block_means", queryBlocks, h, threads, 0, cache.pageTable(), cache.querySumOffset, layer, h, d,
           b, firstQueryBlock, queryAt);
+      // The key blocks' summaries (means, or bounds for BOUND) that the cache does not hold yet.
+      CudaKvCache.BlockSummaries s = cache.summaries(layer, config.selection(), b, blocks);
+      long rowBytes = 4L * h * d, keyAt = s.buffer.address(), hiAt = keyAt + s.hiOffset(h, d);
+      if (s.blocks < blocks) {
+        if (bound) {
+          device.launch("block_key_bounds_" + cache.element.suffix, blocks - s.blocks, h, threads, 0,
+              cache.pageTable(), cache.valueOffset, layer, h, d, b, s.blocks, keyAt, hiAt);
+        } else {
+          device.launch("block_means", blocks - s.blocks, h, threads, 0, cache.pageTable(), cache.keySumOffset,
+              layer, h, d, b, s.blocks, keyAt + rowBytes * s.blocks);
+        }
+        s.blocks = blocks;
+      }
       int warpsPerBlock = 8;
       if (bound) {
-        long hiAt = keyAt + 4L * blocks * h * d;
-        device.launch("block_key_bounds_" + cache.element.suffix, blocks, h, threads, 0, cache.pageTable(),
-            cache.valueOffset, layer, h, d, b, keyAt, hiAt);
-        device.launch("block_bound_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
-            hiAt, queryBlocks, blocks, h, d, scoresAt);
+        device.launch("block_bound_scores", ceilDiv((long) h * blocks, warpsPerBlock), 1, 32 * warpsPerBlock, 0,
+            queryAt, keyAt, hiAt, queryBlocks, blocks, h, d, scoresAt);
       } else {
-        device.launch("block_means", blocks, h, threads, 0, cache.pageTable(), cache.keySumOffset, layer, h, d, b, 0,
-            keyAt);
-        device.launch("block_scores", ceilDiv(count, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt, keyAt,
-            queryBlocks, blocks, h, d, scoresAt);
+        device.launch("block_scores", ceilDiv((long) h * blocks, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt,
+            keyAt, queryBlocks, blocks, h, d, scoresAt);
       }
       device.launch("block_topk", queryBlocks, h, TOPK_THREADS, 0, scoresAt, queryBlocks, blocks, firstQueryBlock,
           config.merge(), config.sinkBlocks(), config.windowBlocks(), k, scratch.address() + bestAt,

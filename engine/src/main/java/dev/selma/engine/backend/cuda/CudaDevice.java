@@ -221,7 +221,14 @@ final class CudaDevice implements AutoCloseable {
   }
 
   void copyWithinDevice(DeviceBuffer dst, DeviceBuffer src, long bytes) {
-    check(cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream), "cuMemcpyDtoDAsync");
+    copyWithinDevice(dst, 0, src, 0, bytes);
+  }
+
+  void copyWithinDevice(DeviceBuffer dst, long dstOffset, DeviceBuffer src, long srcOffset, long bytes) {
+    if (bytes > 0) {
+      check(cuMemcpyDtoDAsync(dst.pointer().withByteOffset(dstOffset), src.pointer().withByteOffset(srcOffset), bytes,
+          stream), "cuMemcpyDtoDAsync");
+    }
   }
 
   void copyToDevice(DeviceBuffer dst, long offset, Pointer src, long bytes) {

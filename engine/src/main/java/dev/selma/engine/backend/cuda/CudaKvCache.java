@@ -46,6 +46,7 @@ final class CudaKvCache implements PagedKvCache {
   private final DeviceBuffer pageTable;
   private final List<Page> pages = new ArrayList<>();
   private final Ranking[] rankings;
+  private final BlockSummaries[] summaries;
   /** Changes whenever tokens already stored change (truncation, attached or appended pages). */
   private long version;
   private int length;
@@ -92,6 +93,59 @@ final class CudaKvCache implements PagedKvCache {
 
   long version() {
     return version;
+  }
+
+  /**
+   * What select-and-merge ranks one layer's complete key blocks of one size by: their means (MEAN) or
+   * their element-wise minima and maxima (BOUND), {@code [block][kv head][dim]} floats, maxima {@link
+   * #hiOffset} bytes after the minima. A complete block does not change until a truncation cuts into
+   * it, so each chunk computes only the blocks completed since the last ({@link #blocks} are valid).
+   * The buffer grows by doubling, so that a short sequence in a long cache holds little.
+   */
+  static final class BlockSummaries {
+    final AttentionConfig.Selection selection;
+    final int blockSize;
+    DeviceBuffer buffer;
+    int capacityBlocks, blocks;
+
+    BlockSummaries(AttentionConfig.Selection selection, int blockSize) {
+      this.selection = selection;
+      this.blockSize = blockSize;
+    }
+
+    long hiOffset(int kvHeads, int headDim) {
+      return 4L * capacityBlocks * kvHeads * headDim;
+    }
+  }
+
+  /**
+   * The block summaries of {@code layer} for a selection and block size, with room for {@code blocks}
+   * blocks; those of another selection or size are dropped. Called with the backend's lock held.
+   */
+  BlockSummaries summaries(int layer, AttentionConfig.Selection selection, int blockSize, int blocks) {
+    BlockSummaries s = summaries[layer];
+    if (s == null || s.selection != selection || s.blockSize != blockSize) {
+      if (s != null) {
+        memory.release(s.buffer);
+      }
+      s = summaries[layer] = new BlockSummaries(selection, blockSize);
+    }
+    if (s.buffer == null || blocks > s.capacityBlocks) {
+      int capacity = Math.max(Math.max(1, blocks), Math.min(2 * s.capacityBlocks, capacity() / blockSize));
+      long rowBytes = 4L * kvHeads * headDim;
+      int arrays = selection == AttentionConfig.Selection.BOUND ? 2 : 1;
+      DeviceBuffer grown = memory.allocate(arrays * rowBytes * capacity, "select-and-merge block summaries");
+      if (s.buffer != null) {
+        for (int a = 0; a < arrays; a++) {
+          device.copyWithinDevice(grown, a * rowBytes * capacity, s.buffer, a * rowBytes * s.capacityBlocks,
+              rowBytes * s.blocks);
+        }
+        memory.release(s.buffer);
+      }
+      s.buffer = grown;
+      s.capacityBlocks = capacity;
+    }
+    return s;
   }
 
   /** One page of device memory; {@link #shared} and {@link #adopted} only ever become true. */
@@ -180,6 +234,7 @@ final class CudaKvCache implements PagedKvCache {
     }
     this.layers = config.numLayers();
     this.rankings = new Ranking[layers];
+    this.summaries = new BlockSummaries[layers];
     this.kvHeads = config.numKvHeads();
     this.headDim = config.headDim();
     this.element = element;
@@ -254,6 +309,11 @@ final class CudaKvCache implements PagedKvCache {
     // shared page the cut ends in is copied by the next write (reserve).
     length = newLength - newLength % GRANULE;
     version++;
+    for (BlockSummaries s : summaries) {
+      if (s != null) {
+        s.blocks = Math.min(s.blocks, length / s.blockSize);
+      }
+    }
     int keep = (length + PAGE - 1) / PAGE;
     while (pages.size() > keep) {
       drop(pages.removeLast());
@@ -269,7 +329,11 @@ final class CudaKvCache implements PagedKvCache {
 
   @Override
   public long bytes() {
-    return pages.size() * pageBytes + pageTable.bytes();
+    long summaryBytes = 0;
+    for (BlockSummaries s : summaries) {
+      summaryBytes += s == null ? 0 : s.buffer.bytes();
+    }
+    return pages.size() * pageBytes + pageTable.bytes() + summaryBytes;
   }
 
   /**
@@ -409,6 +473,12 @@ final class CudaKvCache implements PagedKvCache {
     }
     pages.clear();
     memory.release(pageTable);
+    for (int l = 0; l < layers; l++) {
+      if (summaries[l] != null) {
+        memory.release(summaries[l].buffer);
+        summaries[l] = null;
+      }
+    }
     length = 0;
   }
 }

@@ -59,7 +59,10 @@ public final class CudaDecodeBenchmark {
         System.out.printf(Locale.ROOT, "prefill %d tokens in chunks of %d (" + (specialised ? "specialised" : "general")
             + " attention kernels): %.2f s, %.0f tokens/s, peak GPU memory %.2f GB%n",
             context, chunk, prefill, context / prefill, gpu.peakDeviceBytes() / 1e9);
-        gpu.profile(); // under -Dselma.cuda.profile=true: forget the prefill's, keep the decode steps'
+        String prefillProfile = gpu.profile(); // under -Dselma.cuda.profile=true; the decode steps' come later
+        if (!prefillProfile.isEmpty()) {
+          System.out.println("prefill profile (every operation run alone):\n" + prefillProfile);
+        }
         double[] ms = new double[steps];
         int token = 1;
         for (int i = 0; i < steps; i++) {
