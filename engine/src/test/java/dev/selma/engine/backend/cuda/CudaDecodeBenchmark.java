@@ -19,12 +19,13 @@ import java.util.SplittableRandom;
  * [specialised|general] [scheme] [auto|fp8]</pre>
  *
  * <p>{@code scheme} is one of {@code selma eval}'s ({@link Scheme}), sized to the architecture's context
- * length as its trained window; dense when absent. The last argument is the KV pages' precision.
+ * length as its trained window; dense when absent. The last argument is the KV pages' precision. With
+ * {@code -Dselma.bench.json=FILE} the results are also appended to FILE as one JSON object a line.
  */
 public final class CudaDecodeBenchmark {
   private CudaDecodeBenchmark() {}
 
-  public static void main(String[] args) {
+  public static void main(String[] args) throws java.io.IOException {
     String arch = args.length > 0 ? args[0] : "llama-3-8b";
     int context = args.length > 1 ? Integer.parseInt(args[1]) : 4096;
     int steps = args.length > 2 ? Integer.parseInt(args[2]) : 64;
@@ -87,6 +88,15 @@ public final class CudaDecodeBenchmark {
         }
         System.out.printf(Locale.ROOT, "peak GPU memory held by Selma: %.2f GB; KV cache %.2f GB; logit[0] %.4f%n",
             gpu.peakDeviceBytes() / 1e9, seq.cache().bytes() / 1e9, logits[0]);
+        String json = System.getProperty("selma.bench.json");
+        if (json != null) {
+          java.nio.file.Files.writeString(java.nio.file.Path.of(json), String.format(Locale.ROOT,
+              "{\"device\": \"%s\", \"arch\": \"%s\", \"context\": %d, \"scheme\": \"%s\", \"kv\": \"%s\", "
+                  + "\"chunk\": %d, \"prefill_s\": %.3f, \"decode_ms\": %.3f, \"kv_gb\": %.3f, \"peak_gb\": %.3f}%n",
+              gpu.name(), arch, context, scheme.label(), kv, chunk, prefill, median, seq.cache().bytes() / 1e9,
+              gpu.peakDeviceBytes() / 1e9), java.nio.file.StandardOpenOption.CREATE,
+              java.nio.file.StandardOpenOption.APPEND);
+        }
       }
     }
   }
