@@ -85,6 +85,17 @@ public final class CudaBackend implements Backend {
     return options;
   }
 
+  /** Device bytes of the KV pages that the prefix cache owns (adopted and not yet freed). */
+  private final java.util.concurrent.atomic.AtomicLong cachedPageBytes = new java.util.concurrent.atomic.AtomicLong();
+
+  void cachedPageBytes(long delta) {
+    cachedPageBytes.addAndGet(delta);
+  }
+
+  long cachedPageBytes() {
+    return cachedPageBytes.get();
+  }
+
   /** Bytes of device memory this backend holds now (weights, activations, KV pages, scratch). */
   public long deviceBytes() {
     return memory.liveBytes();

@@ -19,7 +19,10 @@ import java.util.List;
  *
  * <p>Pages are taken from the device pool as tokens arrive and given back on truncation and close.
  * Creating a cache checks that its full capacity could fit in the GPU's free memory, so that a context
- * the GPU cannot hold fails at once with the numbers, not half-way through a long prompt.
+ * the GPU cannot hold fails at once with the numbers, not half-way through a long prompt. Pages the
+ * prefix cache holds on the GPU count as free there: a request attaches them instead of computing
+ * them, or the prefix cache can move them to host memory, so a second question about a million cached
+ * tokens is not refused because the first one's pages fill the GPU.
  *
  * <p>Pages are shared through the prefix cache as they are on the CPU: a shared page is read-only
  * (the next write into it goes to a copy), and a page the prefix cache adopted is its to free; this
@@ -191,7 +194,10 @@ final class CudaKvCache implements PagedKvCache {
 
     @Override
     public void adopted() {
-      adopted = true;
+      if (!adopted) {
+        adopted = true;
+        maker.backend.cachedPageBytes(maker.pageBytes);
+      }
     }
 
     /**
@@ -224,6 +230,9 @@ final class CudaKvCache implements PagedKvCache {
     @Override
     public void free() {
       maker.memory.release(buffer);
+      if (adopted) {
+        maker.backend.cachedPageBytes(-maker.pageBytes);
+      }
     }
   }
 
@@ -256,7 +265,7 @@ final class CudaKvCache implements PagedKvCache {
     long pageCount = (capacity + (long) PAGE - 1) / PAGE;
     long needed = pageCount * pageBytes;
     long[] info = device.memoryInfo();
-    long available = info[0] + memory.idleBytes();
+    long available = info[0] + memory.idleBytes() + backend.cachedPageBytes();
     if (needed > available) {
       throw new GpuOutOfMemoryException("a KV cache of " + capacity + " tokens (" + element.suffix + ")", needed,
           available, info[1], memory.liveBytes(), whatFits(config, element, available));
@@ -422,7 +431,7 @@ final class CudaKvCache implements PagedKvCache {
       // taken the bytes when the call returns.
       device.copyToDevice(page.buffer, 0, Pointer.to(hostPage.asByteBuffer()), pageBytes);
       page.shared = true;
-      page.adopted = true; // made for the prefix cache, to be attached by any number of sequences
+      page.adopted(); // made for the prefix cache, to be attached by any number of sequences
       return page;
     });
   }

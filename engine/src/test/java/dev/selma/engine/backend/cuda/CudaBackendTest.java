@@ -267,6 +267,35 @@ class CudaBackendTest {
     }
   }
 
+  /**
+   * Select-and-merge whose top-k covers every earlier block reads what dense attention reads: on the
+   * GPU (bf16, specialised kernels, bf16 and fp8 pages) its logits equal dense attention's to bf16
+   * rounding, prefill and decode.
+   */
+  @Test
+  void selectAndMergeOverEveryBlockIsDenseAttention() {
+    AttentionConfig all = AttentionConfig.selectAndMerge(16, 64, 2, 1, 1);
+    StringBuilder failures = new StringBuilder();
+    for (KvPrecision pages : KvPrecision.values()) {
+      try (CudaBackend gpu = CudaBackend.open(CudaOptions.defaults().withKvPrecision(pages))) {
+        for (ModelConfig config : MODELS) {
+          Llama model = new Llama(config, Bf16Twin.of(RandomModel.weights(config, 11)), gpu);
+          int[] tokens = Arrays.stream(TOKENS).map(t -> t % config.vocabSize()).toArray();
+          AttentionStats[] stats = new AttentionStats[1];
+          float prefill = worst(prefill(model, AttentionConfig.dense(), tokens, 64), prefill(model, all, tokens, 64));
+          float decode = worst(decode(model, AttentionConfig.dense(), stats), decode(model, all, stats));
+          String line = String.format(java.util.Locale.ROOT, "%s d=%d: select-and-merge over every block vs dense: "
+              + "prefill %.2e, decode %.2e (bound %.2e)", gpu.name(), config.headDim(), prefill, decode, BF16_TOLERANCE);
+          System.out.println(line);
+          if (!(prefill <= BF16_TOLERANCE && decode <= BF16_TOLERANCE)) {
+            failures.append(line).append('\n');
+          }
+        }
+      }
+    }
+    assertTrue(failures.isEmpty(), "beyond the bounds:\n" + failures);
+  }
+
   @Test
   void greedyContinuationsEqualTheCpusInFp32Mode() {
     ModelConfig config = MODELS.get(2);
@@ -317,6 +346,42 @@ class CudaBackendTest {
 
     float[] after = prefill(model, AttentionConfig.dense(), TOKENS, 64)[219];
     assertEquals(0f, relativeDifference(before, after), "the same computation after the failures");
+  }
+
+  /**
+   * Pages the prefix cache holds on the GPU count as free when a new sequence's capacity is checked:
+   * a second request over the same long prefix attaches them rather than needing room for them twice.
+   * Here the cached pages take 60 % of the free memory and the new cache needs as much.
+   */
+  @Test
+  void pagesThePrefixCacheHoldsCountAsFreeForANewSequence() {
+    ModelConfig big = DummyWeights.architecture("llama-3-8b");
+    long pageBytes = CudaKvCache.pageBytes(big, CudaKvCache.Element.BF16);
+    int pages = (int) (0.6 * bf16.deviceMemoryInfo()[0] / pageBytes), capacity = pages * CudaKvCache.PAGE;
+    List<dev.selma.engine.kv.KvPage> cached = new java.util.ArrayList<>();
+    try (CudaKvCache first = (CudaKvCache) bf16.newKvCache(big, capacity)) {
+      bf16.locked(() -> {
+        first.reserve(capacity);
+        return null;
+      });
+      first.advance(capacity);
+      for (int i = 0; i < pages; i++) {
+        dev.selma.engine.kv.KvPage page = first.share(i);
+        page.adopted(); // as the prefix cache does when it takes a page
+        cached.add(page);
+      }
+    }
+    try (CudaKvCache second = (CudaKvCache) bf16.newKvCache(big, capacity)) {
+      for (dev.selma.engine.kv.KvPage page : cached) {
+        second.attach(page, CudaKvCache.PAGE);
+      }
+      assertEquals(capacity, second.length());
+    } finally {
+      cached.forEach(dev.selma.engine.kv.KvPage::free);
+    }
+    GpuOutOfMemoryException tooLong = assertThrows(GpuOutOfMemoryException.class,
+        () -> bf16.newKvCache(big, 2 * capacity));
+    assertTrue(tooLong.getMessage().contains("tokens fit in bf16 pages"), tooLong.getMessage());
   }
 
   @Test

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.backend.cuda.CudaOptions.Precision;
 import dev.selma.engine.generate.Sampler;
@@ -150,6 +151,67 @@ class CudaHuggingFaceParityTest {
       }
     }
     assertTrue(failures.isEmpty(), failures.toString());
+  }
+
+  /**
+   * Every position scheme on the fixture models beyond their trained window (64 positions; the longest
+   * reference prompt has 90 tokens, continued to 150 by greedy tokens): the GPU in fp32 mode against
+   * the CPU reference within 1e-3, prefill in chunks of 32 and the last tokens decoded one at a time.
+   */
+  @Test
+  void everyPositionSchemeMatchesTheCpuBeyondTheFixturesWindow() throws IOException {
+    List<Path> dirs = fixtures();
+    Assumptions.assumeFalse(dirs.isEmpty(), "no Hugging Face fixtures in this checkout");
+    List<AttentionConfig> schemes = List.of(AttentionConfig.dense(),
+        AttentionConfig.dense().withPositions(new AttentionConfig.SelfExtend(4, 16)),
+        AttentionConfig.dense().withPositions(new AttentionConfig.CrdNtk(32, 2)),
+        AttentionConfig.dense().withNtkScale(4),
+        AttentionConfig.selectAndMerge(16, 2, 1, 1, 1),
+        AttentionConfig.selectAndMerge(16, 1, 1, 1, 1).withPositions(new AttentionConfig.Reindexed()),
+        AttentionConfig.selectAndMerge(16, 1, 1, 1, 1).withSelection(AttentionConfig.Selection.BOUND)
+            .withPositions(new AttentionConfig.Reindexed()),
+        AttentionConfig.selectAndMerge(16, 2, 1, 1, 1).withPositions(new AttentionConfig.SelfExtend(4, 16)));
+    StringBuilder failures = new StringBuilder();
+    for (Path dir : dirs) {
+      JsonNode json = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+      JsonNode prompts = json.get("prompts");
+      int[] prompt = java.util.stream.IntStream.concat(Arrays.stream(ids(prompts.get(prompts.size() - 1))),
+          Arrays.stream(ids(json.get("greedy").get(prompts.size() - 1)))).toArray();
+      prompt = Arrays.copyOf(prompt, 150);
+      for (int i = 122; i < 150; i++) {
+        prompt[i] = prompt[i - 61]; // repeat earlier tokens: a length past the window, real token ids
+      }
+      try (ModelFiles files = ModelLoader.open(dir)) {
+        if (files.config().ropeScaling().type() == RopeScaling.Type.DYNAMIC) {
+          continue; // dynamic scaling depends on where chunks start; its parity is the test above
+        }
+        Llama gpu = new Llama(files.config(), files.weights(), fp32), ref = new Llama(files.config(), files.weights(), cpu);
+        for (AttentionConfig attention : schemes) {
+          float error = relativeError(schemeLogits(ref, attention, prompt), schemeLogits(gpu, attention, prompt));
+          String line = String.format(Locale.ROOT, "%s, %d tokens, %s: %.2e vs the CPU", dir.getFileName(),
+              prompt.length, attention, error);
+          System.out.println(line);
+          if (!(error <= 1e-3)) {
+            failures.append(line).append('\n');
+          }
+        }
+      }
+    }
+    assertTrue(failures.isEmpty(), failures.toString());
+  }
+
+  /** Logits of every token: the first 120 prefilled in chunks of 32, the rest decoded one at a time. */
+  private static float[][] schemeLogits(Llama model, AttentionConfig attention, int[] prompt) {
+    try (Sequence s = model.newSequence(prompt.length, 32)) {
+      s.attention(attention);
+      float[][] out = new float[prompt.length][];
+      float[][] prefill = s.appendAllLogits(Arrays.copyOf(prompt, 120));
+      System.arraycopy(prefill, 0, out, 0, 120);
+      for (int t = 120; t < prompt.length; t++) {
+        out[t] = s.append(new int[] {prompt[t]});
+      }
+      return out;
+    }
   }
 
   private static int[] ids(JsonNode list) {
