@@ -1,5 +1,7 @@
 // Dummy weights: uniform values in [center - radius, center + radius] from a counter-based hash
-// (splitmix64 of seed and index), so any tensor is generated on the GPU in one pass, reproducibly.
+// (splitmix64 of seed and index), so any tensor is generated on the GPU in one pass, reproducibly; Q8_0
+// ones (q8_0.cu's layout) as uniform quants in [-127, 127] with the scale radius / 127.
+#include <cuda_fp16.h>
 #include "common.cuh"
 
 __device__ __forceinline__ float uniform01(unsigned long long seed, unsigned long long i) {
@@ -24,3 +26,11 @@ extern "C" __global__ void fill_uniform_bf16(__nv_bfloat16* dst, long long n, un
                                              float radius) {
   fill(dst, n, seed, center, radius);
 }
+
+extern "C" __global__ void fill_q8_0(int8_t* qs, __half* scales, long long n, unsigned long long seed, float radius) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    qs[i] = (int8_t)(int)rintf(127.f * (2.0f * uniform01(seed, i) - 1.0f));
+    if (i % 32 == 0) scales[i / 32] = __float2half(radius / 127.f);
+  }
+}
+

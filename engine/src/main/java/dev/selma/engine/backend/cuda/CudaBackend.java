@@ -18,7 +18,8 @@ import java.lang.ref.Cleaner;
  * The CUDA backend: weights, activations and the KV cache live on one GPU, every operation is a
  * kernel from the committed fatbin or a cuBLAS GEMM, queued in order on one stream; only {@link
  * #read} waits for the GPU. Weights are bf16 (or fp32 in {@link CudaOptions.Precision#FP32} mode),
- * norms and biases fp32, activations fp32, accumulation fp32 everywhere.
+ * or Q8_0 matrices kept quantized ({@code q8_0.cu}) in bf16 mode, norms and biases fp32, activations
+ * fp32, accumulation fp32 everywhere.
  *
  * <p>Thread-safe: operations are serialised on the backend (they share scratch buffers and the
  * stream), and each binds the GPU's context to the calling thread.
@@ -33,6 +34,8 @@ public final class CudaBackend implements Backend {
   public static final int KV_PAGE_TOKENS = CudaKvCache.PAGE;
   /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
   private static final int GEMV_ROWS = 4;
+  /** Weight rows one warp of gemv_q8_0_R takes (Q8_ROWS_PER_WARP in q8_0.cu). */
+  private static final int Q8_ROWS_PER_WARP = 4;
 
   private final CudaOptions options;
   private final CudaDevice device;
@@ -40,7 +43,7 @@ public final class CudaBackend implements Backend {
   private final Staging staging;
   private final Cublas cublas;
   private final CudaAttention attention;
-  private DeviceBuffer gemmInput, loadScratch;
+  private DeviceBuffer gemmInput, loadScratch, weightScratch;
   private final java.util.Map<Long, java.util.ArrayDeque<jcuda.Pointer>> pinnedPool = new java.util.HashMap<>();
   private boolean closed;
 
@@ -169,6 +172,9 @@ public final class CudaBackend implements Backend {
     }
     int rows = (int) t.rows(), cols = (int) t.cols();
     boolean vector = t.rank() == 1 || rows == 1;
+    if (t.type() == GgmlType.Q8_0 && !vector && options.precision() == CudaOptions.Precision.BF16) {
+      return loadQ8(t, rows, cols);
+    }
     GgmlType type = options.precision() == CudaOptions.Precision.FP32 || vector ? GgmlType.F32 : GgmlType.BF16;
     long n = (long) rows * cols;
     DeviceBuffer b = memory.allocate(n * bytes(type), "weight " + t);
@@ -185,6 +191,36 @@ public final class CudaBackend implements Backend {
       throw e;
     }
     return new CudaWeight(t.name(), type, rows, cols, b);
+  }
+
+  /**
+   * A Q8_0 matrix kept quantized: the file's blocks go up a run of rows at a time and {@code q8_0_unpack}
+   * splits them into quants and scales; dummy weights are generated in place ({@code fill_q8_0}).
+   */
+  private Weight loadQ8(Tensor t, int rows, int cols) {
+    long n = (long) rows * cols, scalesAt = CudaWeight.q8ScalesOffset(rows, cols);
+    DeviceBuffer b = memory.allocate(CudaWeight.q8Bytes(rows, cols), "weight " + t);
+    try {
+      if (options.dummyWeights()) {
+        long seed = options.seed() ^ (t.name().hashCode() * 0x9E3779B97F4A7C15L);
+        launchFlat("fill_q8_0", n, b.address(), b.address() + scalesAt, n, seed, (float) (1 / Math.sqrt(cols)));
+      } else {
+        long rowBytes = GgmlType.Q8_0.bytesFor(cols);
+        int rowsPerStep = (int) Math.max(1, 4L * CONVERT_FLOATS / rowBytes);
+        loadScratch = grow(loadScratch, Math.min(rows, rowsPerStep) * rowBytes, "weight conversion");
+        for (int r = 0; r < rows; r += rowsPerStep) {
+          int m = Math.min(rowsPerStep, rows - r);
+          staging.upload(t.data().asSlice(r * rowBytes, m * rowBytes), loadScratch, 0);
+          long blocks = (long) m * cols / 32;
+          launchFlat("q8_0_unpack", blocks, b.address() + (long) r * cols, b.address() + scalesAt + (long) r * cols / 16,
+              loadScratch.address(), blocks);
+        }
+      }
+    } catch (RuntimeException e) {
+      memory.release(b);
+      throw e;
+    }
+    return new CudaWeight(t.name(), GgmlType.Q8_0, rows, cols, b);
   }
 
   /**
@@ -275,8 +311,12 @@ public final class CudaBackend implements Backend {
       return;
     }
     long ids = staging.ints(tokens);
-    device.launch(w.type() == GgmlType.BF16 ? "embed_bf16" : "embed_f32", tokens.length, 1, THREADS, 0,
-        o.address(), w.address(), ids, w.cols());
+    if (w.type() == GgmlType.Q8_0) {
+      device.launch("embed_q8_0", tokens.length, 1, THREADS, 0, o.address(), w.address(), w.q8Scales(), ids, w.cols());
+    } else {
+      device.launch(w.type() == GgmlType.BF16 ? "embed_bf16" : "embed_f32", tokens.length, 1, THREADS, 0,
+          o.address(), w.address(), ids, w.cols());
+    }
   }
 
   @Override
@@ -307,18 +347,32 @@ public final class CudaBackend implements Backend {
     if (w.type() == GgmlType.F32) {
       device.timed("cublasGemmEx", () ->
           cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_32F));
+    } else if (w.type() == GgmlType.Q8_0 && tokens <= GEMV_ROWS) {
+      // Decode: q8_0.cu reads the quants and scales, about half the bytes of bf16.
+      device.launch("gemv_q8_0_" + tokens, ceilDiv(32L * ceilDiv(w.rows(), Q8_ROWS_PER_WARP), THREADS), 1, THREADS,
+          0, o.address(), w.address(), w.q8Scales(), in.address(), w.cols(), w.rows());
+    } else if (w.type() == GgmlType.Q8_0) {
+      // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
+      long n = (long) w.rows() * w.cols();
+      weightScratch = grow(weightScratch, 2 * n, "a Q8_0 weight dequantized for a GEMM");
+      launchFlat("q8_0_to_bf16", n, weightScratch.address(), w.address(), w.q8Scales(), n);
+      gemmBf16(o, in, weightScratch.address(), w.rows(), w.cols());
     } else if (tokens <= GEMV_ROWS && w.cols() % 8 == 0) {
       // Decode: bandwidth-bound, so gemv.cu streams the weights and keeps the activations fp32.
       device.launch("gemv_bf16", ceilDiv(32L * w.rows(), THREADS), 1, THREADS, 0, o.address(), w.address(),
           in.address(), w.cols(), w.rows(), tokens);
     } else {
-      // cuBLAS multiplies like types: the activations are rounded to bf16, products summed in fp32.
-      long n = in.elements();
-      gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
-      launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
-      device.timed("cublasGemmEx", () -> cublas.linear(o.address(), gemmInput.address(), w.address(), tokens,
-          w.rows(), w.cols(), Cublas.CUDA_R_16BF));
+      gemmBf16(o, in, w.address(), w.rows(), w.cols());
     }
+  }
+
+  /** out = in W^T through cuBLAS: the activations rounded to bf16 (cuBLAS multiplies like types), sums in fp32. */
+  private void gemmBf16(CudaActivations o, CudaActivations in, long weight, int rows, int cols) {
+    long n = in.elements();
+    gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
+    launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
+    device.timed("cublasGemmEx", () -> cublas.linear(o.address(), gemmInput.address(), weight, in.rows(), rows, cols,
+        Cublas.CUDA_R_16BF));
   }
 
   @Override

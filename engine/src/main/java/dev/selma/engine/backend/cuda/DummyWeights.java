@@ -40,32 +40,45 @@ public final class DummyWeights {
 
   /** Tensors of the configuration's shapes, bf16, named as in GGUF files; their host bytes are zeros. */
   public static LlamaWeights tensors(ModelConfig c) {
+    return tensors(c, GgmlType.BF16);
+  }
+
+  /**
+   * The same with the matrices of type {@code matrices} (BF16, or Q8_0 for a backend that keeps Q8_0
+   * quantized); vectors stay bf16.
+   */
+  public static LlamaWeights tensors(ModelConfig c, GgmlType matrices) {
     long largest = 2L * Math.max((long) c.vocabSize() * c.hiddenSize(),
         Math.max((long) c.intermediateSize() * c.hiddenSize(), (long) c.qDim() * c.hiddenSize()));
     MemorySegment zeros = Arena.ofAuto().allocate(largest, 8);
+    java.util.function.BiFunction<String, long[], Tensor> matrix = (name, shape) -> tensor(zeros, name, matrices, shape);
     List<LlamaWeights.Layer> layers = new ArrayList<>();
     for (int l = 0; l < c.numLayers(); l++) {
       String p = "blk." + l + ".";
       layers.add(new LlamaWeights.Layer(
           tensor(zeros, p + "attn_norm", c.hiddenSize()),
-          tensor(zeros, p + "attn_q", c.qDim(), c.hiddenSize()),
-          tensor(zeros, p + "attn_k", c.kvDim(), c.hiddenSize()),
-          tensor(zeros, p + "attn_v", c.kvDim(), c.hiddenSize()),
-          tensor(zeros, p + "attn_output", c.hiddenSize(), c.qDim()),
+          matrix.apply(p + "attn_q", new long[] {c.qDim(), c.hiddenSize()}),
+          matrix.apply(p + "attn_k", new long[] {c.kvDim(), c.hiddenSize()}),
+          matrix.apply(p + "attn_v", new long[] {c.kvDim(), c.hiddenSize()}),
+          matrix.apply(p + "attn_output", new long[] {c.hiddenSize(), c.qDim()}),
           c.attentionBias() ? tensor(zeros, p + "attn_q.bias", c.qDim()) : null,
           c.attentionBias() ? tensor(zeros, p + "attn_k.bias", c.kvDim()) : null,
           c.attentionBias() ? tensor(zeros, p + "attn_v.bias", c.kvDim()) : null,
           tensor(zeros, p + "ffn_norm", c.hiddenSize()),
-          tensor(zeros, p + "ffn_gate", c.intermediateSize(), c.hiddenSize()),
-          tensor(zeros, p + "ffn_up", c.intermediateSize(), c.hiddenSize()),
-          tensor(zeros, p + "ffn_down", c.hiddenSize(), c.intermediateSize())));
+          matrix.apply(p + "ffn_gate", new long[] {c.intermediateSize(), c.hiddenSize()}),
+          matrix.apply(p + "ffn_up", new long[] {c.intermediateSize(), c.hiddenSize()}),
+          matrix.apply(p + "ffn_down", new long[] {c.hiddenSize(), c.intermediateSize()})));
     }
-    Tensor embedding = tensor(zeros, "token_embd", c.vocabSize(), c.hiddenSize());
+    Tensor embedding = matrix.apply("token_embd", new long[] {c.vocabSize(), c.hiddenSize()});
     return new LlamaWeights(embedding, layers, tensor(zeros, "output_norm", c.hiddenSize()),
-        c.tieWordEmbeddings() ? embedding : tensor(zeros, "output", c.vocabSize(), c.hiddenSize()), null);
+        c.tieWordEmbeddings() ? embedding : matrix.apply("output", new long[] {c.vocabSize(), c.hiddenSize()}), null);
   }
 
   private static Tensor tensor(MemorySegment zeros, String name, long... shape) {
-    return new Tensor(name + ".weight", GgmlType.BF16, shape, zeros.asSlice(0, Tensor.byteSize(GgmlType.BF16, shape)));
+    return tensor(zeros, name, GgmlType.BF16, shape);
+  }
+
+  private static Tensor tensor(MemorySegment zeros, String name, GgmlType type, long... shape) {
+    return new Tensor(name + ".weight", type, shape, zeros.asSlice(0, Tensor.byteSize(type, shape)));
   }
 }

@@ -5,6 +5,7 @@ import dev.selma.engine.eval.Scheme;
 import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.Sequence;
+import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.ModelConfig;
 import java.util.Arrays;
 import java.util.Locale;
@@ -16,10 +17,11 @@ import java.util.SplittableRandom;
  * does). Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
  *
  * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s] [prefill chunk]
- * [specialised|general] [scheme] [auto|fp8]</pre>
+ * [specialised|general] [scheme] [auto|fp8] [bf16|q8_0]</pre>
  *
  * <p>{@code scheme} is one of {@code selma eval}'s ({@link Scheme}), sized to the architecture's context
- * length as its trained window; dense when absent. The last argument is the KV pages' precision. With
+ * length as its trained window; dense when absent. Then the KV pages' precision, and the type of the
+ * weight matrices (Q8_0: kept quantized on the GPU). With
  * {@code -Dselma.bench.json=FILE} the results are also appended to FILE as one JSON object a line.
  */
 public final class CudaDecodeBenchmark {
@@ -34,16 +36,18 @@ public final class CudaDecodeBenchmark {
     boolean specialised = args.length <= 5 || args[5].equals("specialised");
     Scheme scheme = args.length > 6 ? Scheme.parse(args[6]) : Scheme.DENSE;
     KvPrecision kv = args.length > 7 ? KvPrecision.parse(args[7]) : KvPrecision.AUTO;
+    GgmlType matrices = args.length > 8 && args[8].equalsIgnoreCase("q8_0") ? GgmlType.Q8_0 : GgmlType.BF16;
     ModelConfig config = DummyWeights.architecture(arch);
     try (CudaBackend gpu = CudaBackend.open(
         CudaOptions.defaults().withDummyWeights(1).withSpecialisedAttention(specialised).withKvPrecision(kv))) {
       long t0 = System.nanoTime();
-      Llama model = new Llama(config, DummyWeights.tensors(config), gpu);
+      Llama model = new Llama(config, DummyWeights.tensors(config, matrices), gpu);
       gpu.synchronize();
       double loadSeconds = (System.nanoTime() - t0) / 1e9;
       long weightBytes = gpu.deviceBytes();
       // Bytes a decode step must read: every weight but the embedding table, of which it reads one row.
-      long embedding = 2L * config.vocabSize() * config.hiddenSize();
+      long embedding = matrices == GgmlType.Q8_0 ? CudaWeight.q8Bytes(config.vocabSize(), config.hiddenSize())
+          : 2L * config.vocabSize() * config.hiddenSize();
       long stepBytes = config.tieWordEmbeddings() ? weightBytes : weightBytes - embedding;
       System.out.printf(Locale.ROOT, "%s on %s: %.2f GB of weights generated in %.2f s%n", arch, gpu.name(),
           weightBytes / 1e9, loadSeconds);
@@ -92,8 +96,9 @@ public final class CudaDecodeBenchmark {
         if (json != null) {
           java.nio.file.Files.writeString(java.nio.file.Path.of(json), String.format(Locale.ROOT,
               "{\"device\": \"%s\", \"arch\": \"%s\", \"context\": %d, \"scheme\": \"%s\", \"kv\": \"%s\", "
-                  + "\"chunk\": %d, \"prefill_s\": %.3f, \"decode_ms\": %.3f, \"kv_gb\": %.3f, \"peak_gb\": %.3f}%n",
-              gpu.name(), arch, context, scheme.label(), kv, chunk, prefill, median, seq.cache().bytes() / 1e9,
+                  + "\"weights\": \"%s\", \"chunk\": %d, \"prefill_s\": %.3f, \"decode_ms\": %.3f, \"kv_gb\": %.3f, "
+              + "\"peak_gb\": %.3f}%n",
+              gpu.name(), arch, context, scheme.label(), kv, matrices, chunk, prefill, median, seq.cache().bytes() / 1e9,
               gpu.peakDeviceBytes() / 1e9), java.nio.file.StandardOpenOption.CREATE,
               java.nio.file.StandardOpenOption.APPEND);
         }

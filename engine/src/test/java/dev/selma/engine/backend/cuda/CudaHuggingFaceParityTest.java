@@ -11,6 +11,8 @@ import dev.selma.engine.backend.cuda.CudaOptions.Precision;
 import dev.selma.engine.generate.Sampler;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.Sequence;
+import dev.selma.engine.model.GgmlType;
+import dev.selma.engine.model.HfToGguf;
 import dev.selma.engine.model.ModelFiles;
 import dev.selma.engine.model.ModelLoader;
 import dev.selma.engine.model.Quants;
@@ -28,6 +30,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The Hugging Face fixture models ({@code fixtures/hf/*}: config, weights, float64 reference logits
@@ -194,6 +197,54 @@ class CudaHuggingFaceParityTest {
           if (!(error <= 1e-3)) {
             failures.append(line).append('\n');
           }
+        }
+      }
+    }
+    assertTrue(failures.isEmpty(), failures.toString());
+  }
+
+  /**
+   * The fixtures written to GGUF Q8_0 run on the GPU in bf16 mode with their matrices kept quantized
+   * (about 1.06 bytes a weight on the device, not 2): prefill through cuBLAS on dequantized copies and
+   * decode through gemv_q8_0_1, against the CPU on the same file within the bf16 bound of the test above
+   * (2e-2, or twice what rounding the same weights to bf16 does on the CPU).
+   */
+  @Test
+  void q8_0WeightsStayQuantizedOnTheGpuAndMatchTheCpu(@TempDir Path temp) throws IOException {
+    List<Path> dirs = fixtures();
+    Assumptions.assumeFalse(dirs.isEmpty(), "no Hugging Face fixtures in this checkout");
+    StringBuilder failures = new StringBuilder();
+    for (Path dir : dirs) {
+      Path gguf = temp.resolve(dir.getFileName() + "-q8_0.gguf");
+      try (ModelFiles hf = ModelLoader.open(dir)) {
+        if (hf.config().ropeScaling().type() == RopeScaling.Type.DYNAMIC) {
+          continue; // positions depend on the chunking; its parity is fixtureModelsMatchTransformersOnTheGpu
+        }
+        HfToGguf.convert(hf, gguf, GgmlType.Q8_0, java.util.Map.of());
+      }
+      JsonNode json = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+      JsonNode prompts = json.get("prompts");
+      int[] prompt = Arrays.copyOf(ids(prompts.get(prompts.size() - 1)), 150);
+      for (int i = 90; i < 150; i++) {
+        prompt[i] = prompt[i - 90];
+      }
+      try (ModelFiles files = ModelLoader.open(gguf)) {
+        long before = bf16.deviceBytes();
+        Llama gpu = new Llama(files.config(), files.weights(), bf16);
+        var c = files.config();
+        long weightBytes = bf16.deviceBytes() - before, params = c.numLayers() * (2L * c.qDim() * c.hiddenSize()
+            + 2L * c.kvDim() * c.hiddenSize() + 3L * c.intermediateSize() * c.hiddenSize())
+            + (c.tieWordEmbeddings() ? 1L : 2L) * c.vocabSize() * c.hiddenSize();
+        AttentionConfig dense = AttentionConfig.dense();
+        float[][] expected = schemeLogits(new Llama(files.config(), files.weights(), cpu), dense, prompt);
+        float rounding = relativeError(expected,
+            schemeLogits(new Llama(files.config(), Bf16Twin.of(files.weights()), cpu), dense, prompt));
+        float bound = Math.max(2e-2f, 2 * rounding), error = relativeError(expected, schemeLogits(gpu, dense, prompt));
+        String line = String.format(Locale.ROOT, "%s Q8_0 on the GPU: %.2e vs the CPU (bound %.2e); %d bytes of "
+            + "weights for %d matrix weights", dir.getFileName(), error, bound, weightBytes, params);
+        System.out.println(line);
+        if (!(error <= bound) || weightBytes > 1.5 * params) {
+          failures.append(line).append('\n');
         }
       }
     }

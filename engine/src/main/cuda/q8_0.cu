@@ -1,0 +1,109 @@
+// GGUF's Q8_0 weights kept quantized on the GPU: blocks of 32 int8 quants with one fp16 scale, stored
+// split so that loads are aligned: the quants [rows][cols] as int8, then the scales [rows][cols / 32]
+// as fp16 (CudaWeight.q8Scales). q8_0_unpack splits the file's 34-byte blocks into that layout at load;
+// gemv_q8_0_R is the decode product (bound by memory bandwidth, it reads 1.06 bytes a weight where bf16
+// reads 2); q8_0_to_bf16 dequantizes a matrix for a prefill GEMM (cuBLAS); embed_q8_0 gathers token rows.
+#include <cuda_fp16.h>
+#include "common.cuh"
+
+#define Q8_BLOCK 32
+#define Q8_BLOCK_BYTES 34
+
+extern "C" __global__ void q8_0_unpack(int8_t* qs, __half* scales, const unsigned char* blocks, long long count) {
+  for (long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x; b < count;
+       b += (long long)gridDim.x * blockDim.x) {
+    const unsigned char* src = blocks + Q8_BLOCK_BYTES * b;
+    scales[b] = *reinterpret_cast<const __half*>(src);  // 2-byte aligned: blocks are 34 bytes
+    for (int j = 0; j < Q8_BLOCK; j++) qs[Q8_BLOCK * b + j] = (int8_t)src[2 + j];
+  }
+}
+
+// Four int8 quants (one 32-bit word) as floats without the int-to-float conversion, which runs at a
+// quarter of the FMA rate: each byte, made unsigned by flipping its sign bit, becomes the low mantissa
+// byte of 2^23 (one byte permute), and 2^23 + 128 is subtracted.
+__device__ __forceinline__ float4 q8x4_to_float(int word) {
+  unsigned u = (unsigned)word ^ 0x80808080u;
+  const float bias = 8388736.f;  // 2^23 + 128
+  return make_float4(__uint_as_float(__byte_perm(u, 0x4B000000u, 0x7440)) - bias,
+                     __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7441)) - bias,
+                     __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7442)) - bias,
+                     __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7443)) - bias);
+}
+
+// y[r] = W x[r] for a few activation rows r: one warp per Q8_ROWS_PER_WARP consecutive weight rows, a
+// lane taking 16 quants of each row a load (half a block, one scale; evict-first as in gemv.cu). The
+// rows share each activation load: with one weight row a warp, the activations (4 bytes an element
+// against 1 of quants) kept the L1 cache busier than the weights kept DRAM.
+#define Q8_ROWS_PER_WARP 4
+
+template <int R>
+__device__ __forceinline__ void q8_gemv_warp(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
+                                             int out, int row0, int lane) {
+  constexpr int W = Q8_ROWS_PER_WARP;
+  float acc[W][R];
+#pragma unroll
+  for (int w = 0; w < W; w++)
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[w][r] = 0.f;
+  int vecs = in >> 4, blocks = in / Q8_BLOCK;
+#pragma unroll 2
+  for (int v = lane; v < vecs; v += 32) {
+    int4 p[W];
+    float s[W];
+#pragma unroll
+    for (int w = 0; w < W; w++) {
+      size_t row = min(row0 + w, out - 1);  // past the last row: repeat it, the sums are not written
+      p[w] = __ldcs(reinterpret_cast<const int4*>(qs + row * in) + v);
+      s[w] = __half2float(scales[row * blocks + (v >> 1)]);
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+      const float4* xr = reinterpret_cast<const float4*>(x + (size_t)r * in) + 4 * v;
+      float4 a[4] = {xr[0], xr[1], xr[2], xr[3]};
+#pragma unroll
+      for (int w = 0; w < W; w++) {
+        int words[4] = {p[w].x, p[w].y, p[w].z, p[w].w};
+        float dot = 0.f;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+          float4 q = q8x4_to_float(words[k]);
+          dot += q.x * a[k].x + q.y * a[k].y + q.z * a[k].z + q.w * a[k].w;
+        }
+        acc[w][r] += s[w] * dot;
+      }
+    }
+  }
+#pragma unroll
+  for (int w = 0; w < W; w++) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+      float sum = warp_sum(acc[w][r]);
+      if (lane == 0 && row0 + w < out) y[(size_t)r * out + row0 + w] = sum;
+    }
+  }
+}
+
+// gemv_q8_0_R: R activation rows (1 to 4, one kernel each so that one token's kernel is not sized by
+// four's registers); in % 32 == 0. The host launches ceil(out / Q8_ROWS_PER_WARP) warps.
+#define GEMV_Q8_0_KERNEL(R)                                                                                        \
+  extern "C" __global__ void gemv_q8_0_##R(float* y, const int8_t* qs, const __half* scales, const float* x, int in, \
+                                           int out) {                                                             \
+    int row0 = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5) * Q8_ROWS_PER_WARP;                 \
+    if (row0 < out) q8_gemv_warp<R>(y, qs, scales, x, in, out, row0, threadIdx.x & 31);                           \
+  }
+
+GEMV_Q8_0_KERNEL(1)
+GEMV_Q8_0_KERNEL(2)
+GEMV_Q8_0_KERNEL(3)
+GEMV_Q8_0_KERNEL(4)
+
+extern "C" __global__ void q8_0_to_bf16(__nv_bfloat16* dst, const int8_t* qs, const __half* scales, long long n) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    dst[i] = __float2bfloat16_rn((float)qs[i] * __half2float(scales[i / Q8_BLOCK]));
+}
+
+extern "C" __global__ void embed_q8_0(float* out, const int8_t* qs, const __half* scales, const int* tokens, int cols) {
+  size_t row = (size_t)tokens[blockIdx.x] * cols;
+  float* o = out + (size_t)blockIdx.x * cols;
+  for (int i = threadIdx.x; i < cols; i += blockDim.x) o[i] = (float)qs[row + i] * __half2float(scales[(row + i) / Q8_BLOCK]);
+}
