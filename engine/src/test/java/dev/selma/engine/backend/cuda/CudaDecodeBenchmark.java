@@ -27,6 +27,60 @@ import java.util.SplittableRandom;
 public final class CudaDecodeBenchmark {
   private CudaDecodeBenchmark() {}
 
+  /**
+   * A sampling profiler of one thread without JFR (the GPU machine's runtime is jlinked): every 0.2 ms
+   * it records the thread's innermost frames, and reports the most frequent innermost Selma frame and
+   * the frame that was innermost overall.
+   */
+  static final class HostSampler {
+    private final Thread target;
+    private final java.util.Map<String, Integer> selma = new java.util.HashMap<>(), top = new java.util.HashMap<>();
+    private final Thread thread;
+    private volatile boolean running = true;
+    private int samples;
+
+    private HostSampler(Thread target) {
+      this.target = target;
+      this.thread = new Thread(this::run, "host-sampler");
+      thread.setDaemon(true);
+    }
+
+    static HostSampler start(Thread target) {
+      HostSampler s = new HostSampler(target);
+      s.thread.start();
+      return s;
+    }
+
+    private void run() {
+      while (running) {
+        StackTraceElement[] st = target.getStackTrace();
+        if (st.length > 0) {
+          samples++;
+          top.merge(st[0].getClassName() + "." + st[0].getMethodName(), 1, Integer::sum);
+          for (StackTraceElement e : st) {
+            if (e.getClassName().startsWith("dev.selma")) {
+              selma.merge(e.getClassName().replace("dev.selma.engine.", "") + "." + e.getMethodName() + ":"
+                  + e.getLineNumber(), 1, Integer::sum);
+              break;
+            }
+          }
+        }
+        java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+      }
+    }
+
+    String stop() {
+      running = false;
+      StringBuilder b = new StringBuilder();
+      for (var m : java.util.List.of(top, selma)) {
+        b.append(m == top ? "innermost frames:\n" : "innermost Selma frames:\n");
+        m.entrySet().stream().sorted((x, y) -> y.getValue() - x.getValue()).limit(25).forEach(e -> b.append(
+            String.format(Locale.ROOT, "  %5.1f %%  %s%n", 100.0 * e.getValue() / samples, e.getKey())));
+      }
+      return b.toString();
+    }
+  }
+
   public static void main(String[] args) throws java.io.IOException {
     String arch = args.length > 0 ? args[0] : "llama-3-8b";
     int context = args.length > 1 ? Integer.parseInt(args[1]) : 4096;
@@ -70,11 +124,15 @@ public final class CudaDecodeBenchmark {
         }
         double[] ms = new double[steps];
         int token = 1;
+        HostSampler sampler = Boolean.getBoolean("selma.bench.sample") ? HostSampler.start(Thread.currentThread()) : null;
         for (int i = 0; i < steps; i++) {
           long s0 = System.nanoTime();
           logits = seq.append(new int[] {token});
           ms[i] = (System.nanoTime() - s0) / 1e6;
           token = (token * 31 + 7) % config.vocabSize();
+        }
+        if (sampler != null) {
+          System.out.println("decode: where the host thread was (stack samples every 0.2 ms):\n" + sampler.stop());
         }
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
