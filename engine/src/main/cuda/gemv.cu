@@ -4,7 +4,9 @@
 // loads (8 weights), marked evict-first so that they do not push the activations out of L2, and keeps
 // up to GEMV_ROWS sums. Unlike the GEMM path the activations stay fp32 (no rounding to bf16).
 // gemv_swiglu_bf16 does the SwiGLU MLP's gate and up products in the same pass and writes the
-// activation. Needs in % 8 == 0 and 16-byte aligned rows; the host falls back to cuBLAS otherwise.
+// activation; gemv3_bf16 does three products of one input (a layer's q, k and v) in one launch; with
+// `accumulate`, gemv_bf16 adds its product to y (the residual stream) instead of writing it. Needs
+// in % 8 == 0 and 16-byte aligned rows; the host falls back to cuBLAS otherwise.
 #include "common.cuh"
 
 #define GEMV_ROWS 4
@@ -62,23 +64,42 @@ extern "C" __global__ void gemv_swiglu_bf16(float* y, const __nv_bfloat16* wg, c
 
 template <int R>
 __device__ __forceinline__ void gemv_warp(float* y, const __nv_bfloat16* w, const float* x, int in, int out, int row,
-                                          int lane) {
+                                          int lane, bool accumulate) {
   float acc[R];
   row_dots<R>(w, x, in, row, lane, acc);
   if (lane == 0) {
 #pragma unroll
-    for (int r = 0; r < R; r++) y[(size_t)r * out + row] = acc[r];
+    for (int r = 0; r < R; r++) y[(size_t)r * out + row] = accumulate ? y[(size_t)r * out + row] + acc[r] : acc[r];
+  }
+}
+
+__device__ __forceinline__ void gemv_rows(float* y, const __nv_bfloat16* w, const float* x, int in, int out, int row,
+                                          int lane, int rows, bool accumulate) {
+  switch (rows) {
+    case 1: gemv_warp<1>(y, w, x, in, out, row, lane, accumulate); break;
+    case 2: gemv_warp<2>(y, w, x, in, out, row, lane, accumulate); break;
+    case 3: gemv_warp<3>(y, w, x, in, out, row, lane, accumulate); break;
+    default: gemv_warp<GEMV_ROWS>(y, w, x, in, out, row, lane, accumulate); break;
   }
 }
 
 // One warp per output feature; rows in [1, GEMV_ROWS].
-extern "C" __global__ void gemv_bf16(float* y, const __nv_bfloat16* w, const float* x, int in, int out, int rows) {
+extern "C" __global__ void gemv_bf16(float* y, const __nv_bfloat16* w, const float* x, int in, int out, int rows,
+                                     int accumulate) {
   int row = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
-  if (row >= out) return;
-  switch (rows) {
-    case 1: gemv_warp<1>(y, w, x, in, out, row, lane); break;
-    case 2: gemv_warp<2>(y, w, x, in, out, row, lane); break;
-    case 3: gemv_warp<3>(y, w, x, in, out, row, lane); break;
-    default: gemv_warp<GEMV_ROWS>(y, w, x, in, out, row, lane); break;
+  if (row < out) gemv_rows(y, w, x, in, out, row, lane, rows, accumulate != 0);
+}
+
+// y0 = W0 x, y1 = W1 x, y2 = W2 x: warps [0, out0) take W0's rows, the next out1 W1's, then W2's.
+extern "C" __global__ void gemv3_bf16(float* y0, float* y1, float* y2, const __nv_bfloat16* w0,
+                                      const __nv_bfloat16* w1, const __nv_bfloat16* w2, const float* x, int in,
+                                      int out0, int out1, int out2, int rows) {
+  int row = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
+  if (row < out0) {
+    gemv_rows(y0, w0, x, in, out0, row, lane, rows, false);
+  } else if ((row -= out0) < out1) {
+    gemv_rows(y1, w1, x, in, out1, row, lane, rows, false);
+  } else if ((row -= out1) < out2) {
+    gemv_rows(y2, w2, x, in, out2, row, lane, rows, false);
   }
 }

@@ -38,7 +38,7 @@ __device__ __forceinline__ float4 q8x4_to_float(int word) {
 
 template <int R>
 __device__ __forceinline__ void q8_gemv_warp(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
-                                             int out, int row0, int lane) {
+                                             int out, int row0, int lane, bool accumulate) {
   constexpr int W = Q8_ROWS_PER_WARP;
   float acc[W][R];
 #pragma unroll
@@ -78,18 +78,20 @@ __device__ __forceinline__ void q8_gemv_warp(float* y, const int8_t* qs, const _
 #pragma unroll
     for (int r = 0; r < R; r++) {
       float sum = warp_sum(acc[w][r]);
-      if (lane == 0 && row0 + w < out) y[(size_t)r * out + row0 + w] = sum;
+      size_t at = (size_t)r * out + row0 + w;
+      if (lane == 0 && row0 + w < out) y[at] = accumulate ? y[at] + sum : sum;
     }
   }
 }
 
 // gemv_q8_0_R: R activation rows (1 to 4, one kernel each so that one token's kernel is not sized by
-// four's registers); in % 32 == 0. The host launches ceil(out / Q8_ROWS_PER_WARP) warps.
+// four's registers); in % 32 == 0; with `accumulate` the product is added to y. The host launches
+// ceil(out / Q8_ROWS_PER_WARP) warps.
 #define GEMV_Q8_0_KERNEL(R)                                                                                        \
   extern "C" __global__ void gemv_q8_0_##R(float* y, const int8_t* qs, const __half* scales, const float* x, int in, \
-                                           int out) {                                                             \
+                                           int out, int accumulate) {                                             \
     int row0 = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5) * Q8_ROWS_PER_WARP;                 \
-    if (row0 < out) q8_gemv_warp<R>(y, qs, scales, x, in, out, row0, threadIdx.x & 31);                           \
+    if (row0 < out) q8_gemv_warp<R>(y, qs, scales, x, in, out, row0, threadIdx.x & 31, accumulate != 0);          \
   }
 
 GEMV_Q8_0_KERNEL(1)

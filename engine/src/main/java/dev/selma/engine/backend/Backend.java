@@ -48,6 +48,25 @@ public interface Backend extends AutoCloseable {
   /** {@code out[t] = W · x[t]} for every row t of x; uses the first {@code x.rows()} rows of out. */
   void matmul(Activations out, Activations x, Weight w);
 
+  /**
+   * The attention's three projections of one input: {@code q = Wq·x}, {@code k = Wk·x}, {@code v =
+   * Wv·x}. A backend may do them in one pass (a GPU decoding one token launches one kernel).
+   */
+  default void matmulQkv(Activations q, Activations k, Activations v, Activations x, Weight wq, Weight wk, Weight wv) {
+    matmul(q, x, wq);
+    matmul(k, x, wk);
+    matmul(v, x, wv);
+  }
+
+  /**
+   * {@code x[t] += W · in[t]}: a projection added to the residual stream, with {@code scratch} (as
+   * large as x) for a backend that computes the product apart. A GPU adds it as it writes it.
+   */
+  default void matmulAdd(Activations x, Activations in, Weight w, Activations scratch) {
+    matmul(scratch, in, w);
+    add(x, scratch);
+  }
+
   /** {@code x[t] += bias} for every row t. */
   void addBias(Activations x, Weight bias);
 

@@ -112,9 +112,7 @@ public final class Llama {
     for (int l = 0; l < blocks.size(); l++) {
       Block b = blocks.get(l);
       backend.rmsNorm(xb, x, b.attnNorm, eps);
-      backend.matmul(q, xb, b.wq);
-      backend.matmul(k, xb, b.wk);
-      backend.matmul(v, xb, b.wv);
+      backend.matmulQkv(q, k, v, xb, b.wq, b.wk, b.wv);
       if (b.bq != null) {
         backend.addBias(q, b.bq);
         backend.addBias(k, b.bk);
@@ -122,13 +120,11 @@ public final class Llama {
       }
       backend.storeKv(seq.cache, l, q, k, v);
       backend.attention(att, q, seq.cache, l, rope, seq.attention, seq.attentionStats);
-      backend.matmul(xb, att, b.wo);
-      backend.add(x, xb);
+      backend.matmulAdd(x, att, b.wo, xb);
 
       backend.rmsNorm(xb, x, b.ffnNorm, eps);
       backend.matmulSwiglu(gate, up, xb, b.wGate, b.wUp);
-      backend.matmul(xb, gate, b.wDown);
-      backend.add(x, xb);
+      backend.matmulAdd(x, gate, b.wDown, xb);
     }
     seq.cache.advance(n);
   }

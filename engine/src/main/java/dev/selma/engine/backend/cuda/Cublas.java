@@ -81,9 +81,16 @@ final class Cublas implements AutoCloseable {
    * @param type CUDA_R_32F or CUDA_R_16BF, the element type of both W and x
    */
   void linear(long out, long x, long w, int tokens, int n, int k, int type) {
+    linear(out, x, w, tokens, n, k, type, false);
+  }
+
+  /** The same, added to what {@code out} holds when {@code accumulate} (cuBLAS's beta = 1). */
+  void linear(long out, long x, long w, int tokens, int n, int k, int type, boolean accumulate) {
+    // A local, not a conditional in the call: invokeExact would see the conditional's type as Object.
+    MemorySegment beta = accumulate ? one : zero;
     try {
       check((int) gemmEx.invokeExact(handle, OP_T, OP_N, n, tokens, k, one, MemorySegment.ofAddress(w), type, k,
-          MemorySegment.ofAddress(x), type, k, zero, MemorySegment.ofAddress(out), CUDA_R_32F, n, COMPUTE_32F,
+          MemorySegment.ofAddress(x), type, k, beta, MemorySegment.ofAddress(out), CUDA_R_32F, n, COMPUTE_32F,
           GEMM_DEFAULT), "cublasGemmEx(" + tokens + "x" + k + " by " + n + "x" + k + ")");
     } catch (CudaException e) {
       throw e;

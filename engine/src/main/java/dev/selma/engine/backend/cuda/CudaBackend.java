@@ -335,44 +335,89 @@ public final class CudaBackend implements Backend {
   @Override
   public synchronized void matmul(Activations out, Activations x, Weight weight) {
     enter();
-    CudaActivations o = (CudaActivations) out, in = (CudaActivations) x;
-    CudaWeight w = (CudaWeight) weight;
+    product((CudaActivations) out, (CudaActivations) x, (CudaWeight) weight, false);
+  }
+
+  /** The product is added as it is written: no separate product and add kernels. */
+  @Override
+  public synchronized void matmulAdd(Activations x, Activations in, Weight w, Activations scratch) {
+    enter();
+    CudaActivations a = (CudaActivations) x;
+    check(a.rows() == in.rows(), "matmulAdd shapes");
+    product(a, (CudaActivations) in, (CudaWeight) w, true);
+  }
+
+  /** Decode: one launch for the three bf16 projections, which read the same input. */
+  @Override
+  public synchronized void matmulQkv(Activations q, Activations k, Activations v, Activations x, Weight wq, Weight wk,
+      Weight wv) {
+    enter();
+    CudaActivations in = (CudaActivations) x;
+    CudaActivations[] outs = {(CudaActivations) q, (CudaActivations) k, (CudaActivations) v};
+    CudaWeight[] ws = {(CudaWeight) wq, (CudaWeight) wk, (CudaWeight) wv};
     int tokens = in.rows();
-    check(in.cols() == w.cols() && o.cols() == w.rows() && o.rows() >= tokens,
-        "matmul " + w.name() + ": weight " + w.rows() + "x" + w.cols() + ", input " + tokens + "x" + in.cols()
+    boolean oneLaunch = tokens >= 1 && tokens <= GEMV_ROWS && in.cols() % 8 == 0;
+    for (int i = 0; i < 3; i++) {
+      checkProduct(outs[i], in, ws[i]);
+      oneLaunch &= ws[i].type() == GgmlType.BF16;
+    }
+    if (!oneLaunch) {
+      for (int i = 0; i < 3; i++) {
+        product(outs[i], in, ws[i], false);
+      }
+      return;
+    }
+    long warps = (long) ws[0].rows() + ws[1].rows() + ws[2].rows();
+    device.launch("gemv3_bf16", ceilDiv(32L * warps, THREADS), 1, THREADS, 0, outs[0].address(), outs[1].address(),
+        outs[2].address(), ws[0].address(), ws[1].address(), ws[2].address(), in.address(), in.cols(), ws[0].rows(),
+        ws[1].rows(), ws[2].rows(), tokens);
+  }
+
+  private void checkProduct(CudaActivations o, CudaActivations in, CudaWeight w) {
+    check(in.cols() == w.cols() && o.cols() == w.rows() && o.rows() >= in.rows(),
+        "matmul " + w.name() + ": weight " + w.rows() + "x" + w.cols() + ", input " + in.rows() + "x" + in.cols()
             + ", output " + o.rows() + "x" + o.cols());
+  }
+
+  /** o = W in, or o += W in when {@code accumulate}. */
+  private void product(CudaActivations o, CudaActivations in, CudaWeight w, boolean accumulate) {
+    checkProduct(o, in, w);
+    int tokens = in.rows(), add = accumulate ? 1 : 0;
     if (tokens == 0) {
       return;
     }
     if (w.type() == GgmlType.F32) {
-      device.timed("cublasGemmEx", () ->
-          cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(), w.cols(), Cublas.CUDA_R_32F));
+      device.timed("cublasGemmEx", () -> cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(),
+          w.cols(), Cublas.CUDA_R_32F, accumulate));
     } else if (w.type() == GgmlType.Q8_0 && tokens <= GEMV_ROWS) {
       // Decode: q8_0.cu reads the quants and scales, about half the bytes of bf16.
       device.launch("gemv_q8_0_" + tokens, ceilDiv(32L * ceilDiv(w.rows(), Q8_ROWS_PER_WARP), THREADS), 1, THREADS,
-          0, o.address(), w.address(), w.q8Scales(), in.address(), w.cols(), w.rows());
+          0, o.address(), w.address(), w.q8Scales(), in.address(), w.cols(), w.rows(), add);
     } else if (w.type() == GgmlType.Q8_0) {
       // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
       long n = (long) w.rows() * w.cols();
       weightScratch = grow(weightScratch, 2 * n, "a Q8_0 weight dequantized for a GEMM");
       launchFlat("q8_0_to_bf16", n, weightScratch.address(), w.address(), w.q8Scales(), n);
-      gemmBf16(o, in, weightScratch.address(), w.rows(), w.cols());
+      gemmBf16(o, in, weightScratch.address(), w.rows(), w.cols(), accumulate);
     } else if (tokens <= GEMV_ROWS && w.cols() % 8 == 0) {
       // Decode: bandwidth-bound, so gemv.cu streams the weights and keeps the activations fp32.
       device.launch("gemv_bf16", ceilDiv(32L * w.rows(), THREADS), 1, THREADS, 0, o.address(), w.address(),
-          in.address(), w.cols(), w.rows(), tokens);
+          in.address(), w.cols(), w.rows(), tokens, add);
     } else {
-      gemmBf16(o, in, w.address(), w.rows(), w.cols());
+      gemmBf16(o, in, w.address(), w.rows(), w.cols(), accumulate);
     }
   }
 
-  /** out = in W^T through cuBLAS: the activations rounded to bf16 (cuBLAS multiplies like types), sums in fp32. */
-  private void gemmBf16(CudaActivations o, CudaActivations in, long weight, int rows, int cols) {
+  /**
+   * out = in W^T (or out += in W^T) through cuBLAS: the activations rounded to bf16 (cuBLAS multiplies
+   * like types), sums in fp32.
+   */
+  private void gemmBf16(CudaActivations o, CudaActivations in, long weight, int rows, int cols, boolean accumulate) {
     long n = in.elements();
     gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
     launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
     device.timed("cublasGemmEx", () -> cublas.linear(o.address(), gemmInput.address(), weight, in.rows(), rows, cols,
-        Cublas.CUDA_R_16BF));
+        Cublas.CUDA_R_16BF, accumulate));
   }
 
   @Override
