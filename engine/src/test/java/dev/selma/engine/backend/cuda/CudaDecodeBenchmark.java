@@ -112,9 +112,14 @@ public final class CudaDecodeBenchmark {
             AttentionConfig.DEFAULT_BLOCK_SIZE);
         seq.attention(attention);
         System.out.println("attention: " + scheme.label() + " " + attention);
+        boolean sample = Boolean.getBoolean("selma.bench.sample");
+        HostSampler prefillSampler = sample ? HostSampler.start(Thread.currentThread()) : null;
         long p0 = System.nanoTime();
         float[] logits = seq.append(prompt);
         double prefill = (System.nanoTime() - p0) / 1e9;
+        if (prefillSampler != null) {
+          System.out.println("prefill: where the host thread was (stack samples every 0.2 ms):\n" + prefillSampler.stop());
+        }
         System.out.printf(Locale.ROOT, "prefill %d tokens in chunks of %d (" + (specialised ? "specialised" : "general")
             + " attention kernels): %.2f s, %.0f tokens/s, peak GPU memory %.2f GB%n",
             context, chunk, prefill, context / prefill, gpu.peakDeviceBytes() / 1e9);
@@ -124,7 +129,7 @@ public final class CudaDecodeBenchmark {
         }
         double[] ms = new double[steps];
         int token = 1;
-        HostSampler sampler = Boolean.getBoolean("selma.bench.sample") ? HostSampler.start(Thread.currentThread()) : null;
+        HostSampler sampler = sample ? HostSampler.start(Thread.currentThread()) : null;
         for (int i = 0; i < steps; i++) {
           long s0 = System.nanoTime();
           logits = seq.append(new int[] {token});
