@@ -101,5 +101,14 @@ class SelmaCliTest {
     assertEquals("selma: unknown backend 'tpu'; use auto, cpu or cuda", backend.err().strip());
     Run top = selma("generate", "-m", MODEL, "-p", "hi", "--top-p", "0");
     assertTrue(top.err().contains("top_p must be in (0, 1]"), top.err());
+    Run kv = selma("generate", "-m", MODEL, "-p", "hi", "--kv-precision", "fp4");
+    assertEquals("selma: unknown KV precision 'fp4'; expected auto or fp8", kv.err().strip());
+  }
+
+  @Test
+  void fp8KvPagesRunOnTheCpuAsTheGpusReference() {
+    Run fp8 = selma("generate", "-m", MODEL, "-p", "hi", "-n", "4", "--backend", "cpu", "--kv-precision", "fp8");
+    assertEquals(0, fp8.code(), fp8.err());
+    assertTrue(fp8.err().contains("KV rounded to fp8"), fp8.err());
   }
 }
