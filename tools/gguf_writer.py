@@ -9,7 +9,7 @@ File layout (all little-endian):
   padding to `general.alignment` (32), then the tensor data, each tensor padded to the alignment.
 
 Tensor types written here: F32 (0), F16 (1), Q8_0 (8: blocks of 32 values = fp16 scale d + 32 int8,
-d = amax/127, q = round(x/d), x = d*q).
+d = amax/127, q = round(x/d), x = d*q), BF16 (30, given as uint16 bit patterns).
 
 Also: `llama_permute_qk` (the row order llama.cpp's converter uses for Llama q/k projections) and
 `write_llama_gguf`, which writes a Llama-architecture model with a SentencePiece-style BPE tokenizer
@@ -36,7 +36,7 @@ _NP_DTYPE = {T_UINT8: "<u1", T_INT8: "<i1", T_UINT16: "<u2", T_INT16: "<i2", T_U
              T_FLOAT32: "<f4", T_BOOL: "<u1", T_UINT64: "<u8", T_INT64: "<i8", T_FLOAT64: "<f8"}
 
 # ggml tensor types
-GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8
+GGML_F32, GGML_F16, GGML_Q8_0, GGML_BF16 = 0, 1, 8, 30
 QK8_0 = 32
 Q8_0_BLOCK_BYTES = 2 + QK8_0
 TYPE_NAMES = {GGML_F32: "F32", GGML_F16: "F16", GGML_Q8_0: "Q8_0"}
@@ -123,6 +123,10 @@ class GGUFWriter:
             raw = np.ascontiguousarray(a, dtype="<f2").tobytes()
         elif ggml_type == GGML_Q8_0:
             raw = quantize_q8_0(a)
+        elif ggml_type == GGML_BF16:
+            if a.dtype != np.uint16:
+                raise ValueError("BF16 tensors are given as uint16 bit patterns")
+            raw = np.ascontiguousarray(a, dtype="<u2").tobytes()
         else:
             raise ValueError(f"unsupported ggml type {ggml_type}")
         if any(t[0] == name for t in self.tensors):
