@@ -26,6 +26,7 @@ import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.generate.CancellationToken;
 import dev.selma.engine.generate.GenerationListener;
 import dev.selma.engine.generate.SamplingParams;
+import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.tokenizer.template.Message;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -170,6 +171,9 @@ class SelmaChatModelTest {
     InvalidRequestException e = assertThrows(InvalidRequestException.class,
         () -> SelmaChatModel.builder().engine(engine).temperature(-1.0).build());
     assertTrue(e.getMessage().contains("temperature"), e.getMessage());
+    IllegalArgumentException kv = assertThrows(IllegalArgumentException.class,
+        () -> SelmaChatModel.builder().engine(engine).kvPrecision(KvPrecision.FP8).build());
+    assertTrue(kv.getMessage().contains("kvPrecision configure a model loaded from modelPath"), kv.getMessage());
   }
 
   private static void assertInvalid(ChatRequestParameters p, String name) {
