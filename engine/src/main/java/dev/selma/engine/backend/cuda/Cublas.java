@@ -76,15 +76,10 @@ final class Cublas implements AutoCloseable {
   /**
    * {@code out[t] = W · x[t]} for row-major {@code x [tokens, k]}, {@code W [n, k]}, {@code out
    * [tokens, n]} (fp32). Column-major cuBLAS sees the transposes, so this is {@code outᵀ = Wᵀᵀ · xᵀ}:
-   * W transposed, x not.
+   * W transposed, x not. With {@code accumulate} the product is added to what out holds (beta = 1).
    *
    * @param type CUDA_R_32F or CUDA_R_16BF, the element type of both W and x
    */
-  void linear(long out, long x, long w, int tokens, int n, int k, int type) {
-    linear(out, x, w, tokens, n, k, type, false);
-  }
-
-  /** The same, added to what {@code out} holds when {@code accumulate} (cuBLAS's beta = 1). */
   void linear(long out, long x, long w, int tokens, int n, int k, int type, boolean accumulate) {
     // A local, not a conditional in the call: invokeExact would see the conditional's type as Object.
     MemorySegment beta = accumulate ? one : zero;

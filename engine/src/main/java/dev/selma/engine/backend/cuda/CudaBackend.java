@@ -7,6 +7,7 @@ import dev.selma.engine.backend.Activations;
 import dev.selma.engine.backend.Backend;
 import dev.selma.engine.backend.Weight;
 import dev.selma.engine.kv.KvCache;
+import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.ModelConfig;
 import dev.selma.engine.model.Quants;
@@ -80,7 +81,7 @@ public final class CudaBackend implements Backend {
   @Override
   public String name() {
     return "cuda (" + device.name() + ", " + options.precision().name().toLowerCase(java.util.Locale.ROOT)
-        + (options.kvPrecision() == dev.selma.engine.kv.KvPrecision.FP8 ? ", fp8 KV" : "")
+        + (options.kvPrecision() == KvPrecision.FP8 ? ", fp8 KV" : "")
         + (options.dummyWeights() ? ", dummy weights" : "") + ")";
   }
 
@@ -290,7 +291,7 @@ public final class CudaBackend implements Backend {
   @Override
   public synchronized KvCache newKvCache(ModelConfig config, int maxTokens) {
     enter();
-    CudaKvCache.Element element = options.kvPrecision() == dev.selma.engine.kv.KvPrecision.FP8
+    CudaKvCache.Element element = options.kvPrecision() == KvPrecision.FP8
         ? CudaKvCache.Element.FP8
         : options.precision() == CudaOptions.Precision.FP32 ? CudaKvCache.Element.F32 : CudaKvCache.Element.BF16;
     return new CudaKvCache(config, maxTokens, element, this, device, memory, staging);
