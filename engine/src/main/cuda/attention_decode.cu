@@ -4,10 +4,11 @@
 // with the same partial results, so that attention_combine merges both.
 //
 // Decode reads every selected key once for a handful of query rows, so it is bound by memory: a warp
-// takes one key at a time, its lanes reading the key's dimensions together (coalesced), rotating
-// their pairs to the key's plan position and summing the products with each query head by a warp
-// reduction; the warp then updates the heads' online softmax and adds the key's value, read the same
-// way. The block's warps take every DEC_WARPS-th key and merge their softmax states at the end.
+// takes DEC_UNROLL keys at a time, issuing all their loads before using any, its lanes reading each
+// key's dimensions together (coalesced), rotating their pairs to the key's plan position and summing
+// the products with each query head by a warp reduction; the warp then moves the heads' online
+// softmax once for the batch and adds the keys' values, read the same way. The block's warps take
+// every DEC_WARPS-th key and merge their softmax states at the end.
 #include <math_constants.h>
 #include "attention.cuh"
 #include "kv_layout.cuh"
@@ -15,6 +16,7 @@
 
 #define DEC_WARPS 4
 #define DEC_MAX_GROUP 8
+#define DEC_UNROLL 4
 
 template <typename T, int PAIRS>  // rotation pairs per lane: head_dim / 64
 __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_start, const long long* pages,
@@ -70,19 +72,25 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
   long long total = (long long)(to - from) * block_size;
   long long k0 = (long long)blockIdx.y * chunks_per_split * ATT_KEYS;
   long long k1 = min(total, k0 + (long long)chunks_per_split * ATT_KEYS);
-  // Two keys in flight per warp (f and f + DEC_WARPS): decode is bound by the latency of their loads.
-  for (long long f = k0 + warp; f < k1; f += 2 * DEC_WARPS) {
-    float k[2][DPL], v[2][DPL];
-    bool seen[2], past = false;
+  // DEC_UNROLL keys in flight per warp (f, f + DEC_WARPS, ...): decode is bound by the latency of their
+  // loads, so they are all issued before any is used, and the softmax state moves once per batch.
+  for (long long f = k0 + warp; f < k1; f += DEC_UNROLL * DEC_WARPS) {
+    float k[DEC_UNROLL][DPL], v[DEC_UNROLL][DPL];
+    bool seen[DEC_UNROLL], any = false, past = false;
 #pragma unroll
-    for (int u = 0; u < 2; u++) {
+    for (int u = 0; u < DEC_UNROLL; u++) {
       long long fu = f + u * DEC_WARPS;
       int logical = 0;
       int t = fu < k1 ? plan_key(key_blocks, key_positions, from, total, block_size, key_length, fu, &logical)
                       : INT_MAX;
       seen[u] = t <= token;
+      any |= seen[u];
       past |= t != INT_MAX && t > token;
-      if (!seen[u]) continue;
+      if (!seen[u]) {
+#pragma unroll
+        for (int j = 0; j < DPL; j++) v[u][j] = 0.f;  // weighs 0, and 0 * garbage may be NaN
+        continue;
+      }
       long long kpos = map.neighbour(logical);
       KvRow<T> kr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, false);
       KvRow<T> vr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, true);
@@ -97,22 +105,32 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
         v[u][2 * p + 1] = vr[dim[2 * p + 1]];
       }
     }
-#pragma unroll
-    for (int u = 0; u < 2; u++) {
-      if (!seen[u]) continue;  // warp-uniform
+    if (any) {  // warp-uniform
 #pragma unroll
       for (int h = 0; h < DEC_MAX_GROUP; h++) {
         if (h >= ng) continue;  // not break: constant indices keep the arrays in registers
-        float x = 0.f;
+        float x[DEC_UNROLL], mx = -CUDART_INF_F;
 #pragma unroll
-        for (int j = 0; j < DPL; j++) x += qr[h][j] * k[u][j];
-        x = warp_sum(x);
-        float m_new = fmaxf(m[h], x);
-        float correction = expf(m[h] - m_new), pk = expf(x - m_new);
-        l[h] = l[h] * correction + pk;
+        for (int u = 0; u < DEC_UNROLL; u++) {
+          float dot = 0.f;
+#pragma unroll
+          for (int j = 0; j < DPL; j++) dot += qr[h][j] * k[u][j];
+          x[u] = seen[u] ? warp_sum(dot) : -CUDART_INF_F;
+          mx = fmaxf(mx, x[u]);
+        }
+        float m_new = fmaxf(m[h], mx);
+        float correction = expf(m[h] - m_new);  // m[h] = -inf at first: 0
+        l[h] *= correction;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) acc[h][j] *= correction;
+#pragma unroll
+        for (int u = 0; u < DEC_UNROLL; u++) {
+          float pk = expf(x[u] - m_new);  // an unseen key: exp(-inf) = 0
+          l[h] += pk;
+#pragma unroll
+          for (int j = 0; j < DPL; j++) acc[h][j] += pk * v[u][j];
+        }
         m[h] = m_new;
-#pragma unroll
-        for (int j = 0; j < DPL; j++) acc[h][j] = acc[h][j] * correction + pk * v[u][j];
       }
     }
     if (past) break;  // keys come in token order: the rest are in the future

@@ -30,7 +30,9 @@ final class CudaAttention implements AutoCloseable {
   /** Entries [firstEntry, endEntry) and their work items, whose rotated keys fit the scratch together. */
   private record TensorCoreBatch(int firstEntry, int endEntry, int firstItem, int items, int rows, int maxKeys) {}
   // Shapes of attention_decode.cu.
-  private static final int DECODE_THREADS = 128, DECODE_MAX_GROUP = 8;
+  private static final int DECODE_THREADS = 128, DECODE_MAX_GROUP = 8, DECODE_MIN_CHUNKS = 4;
+  // Shapes of attention_combine.cu.
+  private static final int COMBINE_THREADS = 128, COMBINE_MAX_SPLITS = 1024;
   private static final int TOPK_THREADS = 256;
 
   private final CudaDevice device;
@@ -97,11 +99,16 @@ final class CudaAttention implements AutoCloseable {
         }
       }
     }
-    // Few items (decode): split each entry's keys so that the GPU has two blocks per multiprocessor (eight
-    // for the decode kernel, whose warps wait on one key's loads at a time). The tensor-core kernel runs
-    // prefill chunks, which have items enough, and never splits.
+    // Few items (decode): split each entry's keys so that the GPU has two blocks per multiprocessor (four
+    // for the decode kernel, whose warps wait on their keys' loads), but give a decode split at least
+    // DECODE_MIN_CHUNKS chunks of keys: a split's fixed costs (the plan's lookups, the merge of its
+    // warps, its partial result and attention_combine's share) outweigh a few keys' loads. The
+    // tensor-core kernel runs prefill chunks, which have items enough, and never splits.
     int chunks = tensorCores ? 1 : Math.max(1, ceilDiv(maxKeys, KEYS));
-    int splits = Math.min(chunks, Math.max(1, ceilDiv((decode ? 8 : 2) * device.multiprocessors(), items)));
+    int splits = decode
+        ? Math.min(ceilDiv(chunks, DECODE_MIN_CHUNKS), ceilDiv(4 * device.multiprocessors(), items))
+        : Math.min(chunks, ceilDiv(2 * device.multiprocessors(), items));
+    splits = Math.max(1, Math.min(splits, COMBINE_MAX_SPLITS));
     int chunksPerSplit = ceilDiv(chunks, splits);
     splits = ceilDiv(chunks, chunksPerSplit);
 
@@ -202,7 +209,7 @@ final class CudaAttention implements AutoCloseable {
           chunksPerSplit, partO, partMl);
     }
     if (splits > 1) {
-      device.launch("attention_combine", items, ROWS, Math.min(d, 128), 0,
+      device.launch("attention_combine", items, ROWS, COMBINE_THREADS, 0,
           out.address(), q.cols(), start, kvHeads, d, group, itemsAt, splits, partO, partMl);
     }
   }
