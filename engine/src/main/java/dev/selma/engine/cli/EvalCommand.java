@@ -51,6 +51,11 @@ final class EvalCommand implements Callable<Integer> {
       description = "select-and-merge's block size; its top k follows so that re-indexed positions span the trained window")
   int blockSize;
 
+  @Option(names = "--span", defaultValue = "0",
+      description = "tokens select-and-merge gathers per query block (sinks, chosen blocks, local window); "
+          + "0 = the model's trained window")
+  int span;
+
   @Option(names = "--haystack", description = "text file or folder of .txt files (prose for the needle tasks)")
   Path haystack;
 
@@ -98,7 +103,7 @@ final class EvalCommand implements Callable<Integer> {
         longest.put(scheme, Integer.parseInt(s.substring(at + 1)));
       }
     }
-    Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles, schemeList, seed, longest, blockSize);
+    Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles, schemeList, seed, longest, blockSize, span);
     int context = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow() + 64;
     EngineOptions options = EngineOptions.of(model).withBackend(Choices.backend(backend)).withThreads(threads)
         .withContextLength(context).withKvPrecision(KvPrecision.parse(kvPrecision));

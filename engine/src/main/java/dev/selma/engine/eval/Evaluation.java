@@ -28,15 +28,19 @@ import java.util.regex.Pattern;
  * @param longest the longest prompt a scheme runs at (a scheme not in it runs at every length): dense
  *     attention's cost grows with the square of the length, so a grid can stop it where it stops fitting
  * @param blockSize select-and-merge's block size (its top k follows, so that the keys it gathers still
- *     span the trained window)
+ *     span {@code span} tokens)
+ * @param span how many tokens select-and-merge gathers per query block; 0 = the model's trained window
  */
 public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> depths, int needles,
-    List<Scheme> schemes, long seed, Map<Scheme, Integer> longest, int blockSize) {
+    List<Scheme> schemes, long seed, Map<Scheme, Integer> longest, int blockSize, int span) {
   private static final Pattern NUMBER = Pattern.compile("\\d+");
 
   public Evaluation {
     if (tasks.isEmpty() || lengths.isEmpty() || depths.isEmpty() || schemes.isEmpty() || needles < 1) {
       throw new IllegalArgumentException("an evaluation needs tasks, lengths, depths, schemes and needles >= 1");
+    }
+    if (span < 0) {
+      throw new IllegalArgumentException("span must be 0 (the trained window) or a number of tokens, got " + span);
     }
     for (double d : depths) {
       if (!(d >= 0 && d <= 1)) {
@@ -53,7 +57,7 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
   /** Every scheme at every length, blocks of {@link AttentionConfig#DEFAULT_BLOCK_SIZE}. */
   public Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> depths, int needles, List<Scheme> schemes,
       long seed) {
-    this(tasks, lengths, depths, needles, schemes, seed, Map.of(), AttentionConfig.DEFAULT_BLOCK_SIZE);
+    this(tasks, lengths, depths, needles, schemes, seed, Map.of(), AttentionConfig.DEFAULT_BLOCK_SIZE, 0);
   }
 
   private boolean runs(Scheme scheme, int length) {
@@ -67,6 +71,7 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
   public List<EvalResult> run(Engine engine, String haystack, Consumer<String> progress) {
     Prompts prompts = new Prompts(engine, haystack);
     int trained = engine.config().maxPositionEmbeddings();
+    int gathered = span > 0 ? span : trained;
     List<EvalResult> results = new ArrayList<>();
     int total = 0, done = 0;
     for (int length : lengths) {
@@ -94,7 +99,7 @@ public record Evaluation(List<Task> tasks, List<Integer> lengths, List<Double> d
                 case NIAH_SINGLE, NIAH_MULTIKEY -> 24;
                 case NIAH_MULTIVALUE -> 96;
               })
-                  .attention(scheme.config(p.ids().length, trained, blockSize).validateFor(engine.config()))
+                  .attention(scheme.config(p.ids().length, trained, blockSize, gathered).validateFor(engine.config()))
                   .listener(new PrefillProgress(progress, scheme.label() + " " + p.ids().length + " tokens")).build());
               boolean correct = score(task, p.expected(), r.text());
               EvalResult e = new EvalResult(task, scheme, length, p.ids().length, depths.get(d), n, p.expected(),

@@ -29,7 +29,15 @@ public enum Scheme {
    * select-and-merge in blocks of {@code blockSize} tokens.
    */
   public AttentionConfig config(int length, int trainedWindow, int blockSize) {
-    AttentionConfig sm = AttentionConfig.selectAndMergeWithin(trainedWindow, blockSize);
+    return config(length, trainedWindow, blockSize, trainedWindow);
+  }
+
+  /**
+   * As {@link #config(int, int, int)}, with select-and-merge gathering about {@code span} tokens (sinks,
+   * chosen blocks and the local window) instead of the trained window's worth.
+   */
+  public AttentionConfig config(int length, int trainedWindow, int blockSize, int span) {
+    AttentionConfig sm = AttentionConfig.selectAndMergeWithin(span, blockSize);
     return switch (this) {
       case DENSE -> AttentionConfig.dense();
       case SELF_EXTEND -> AttentionConfig.dense().withPositions(selfExtend(length, trainedWindow));

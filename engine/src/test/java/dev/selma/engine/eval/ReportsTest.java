@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -77,8 +78,18 @@ class ReportsTest {
         () -> new Evaluation(List.of(Task.PASSKEY), List.of(1024), List.of(1.5), 1, List.of(Scheme.DENSE), 1));
     assertThrows(IllegalArgumentException.class,
         () -> new Evaluation(List.of(), List.of(1024), List.of(0.5), 1, List.of(Scheme.DENSE), 1));
+    assertThrows(IllegalArgumentException.class, () -> new Evaluation(List.of(Task.PASSKEY), List.of(1024),
+        List.of(0.5), 1, List.of(Scheme.DENSE), 1, Map.of(), 64, -1));
     assertEquals("unknown scheme 'sparse'; use one of dense, self-extend, select-merge, select-merge-reindexed, "
         + "select-merge-self-extend, select-merge-bound-reindexed, select-merge-bound-self-extend",
         assertThrows(IllegalArgumentException.class, () -> Scheme.parse("sparse")).getMessage());
+  }
+
+  @Test
+  void aSpanSizesSelectAndMergeToGatherThatManyTokens() {
+    // 4096 tokens in blocks of 64: 1 sink, 4 window and 4 merge blocks leave 55 to choose; 2048: 23.
+    assertEquals(55, Scheme.SELECT_MERGE_BOUND_REINDEXED.config(131_072, 4096, 64).topK());
+    assertEquals(23, Scheme.SELECT_MERGE_BOUND_REINDEXED.config(131_072, 4096, 64, 2048).topK());
+    assertEquals(Scheme.DENSE.config(131_072, 4096, 64), Scheme.DENSE.config(131_072, 4096, 64, 2048));
   }
 }
