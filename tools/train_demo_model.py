@@ -80,6 +80,9 @@ COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "crimson", "eme
            "turquoise", "scarlet", "amber", "indigo", "silver", "golden", "grey", "white", "black", "brown",
            "pink", "saffron yellow", "pale blue", "dark green", "deep red", "navy blue", "olive", "maroon",
            "lilac", "teal", "cream", "copper"]
+FUNCTION_WORDS = {"the", "of", "at", "in", "near", "behind", "mr.", "mrs.", "miss", "dr.", "sir", "lady", "lord"}
+# attributes whose plural is the attribute + "s" (multi-value questions: "What are all the vault codes of X?")
+MULTI_ATTRS = [a for a in NUM_ATTRS + WORD_ATTRS if not a.endswith("s")]
 BOUNDARY = re.compile(r"(?<=[a-z]{2}[.!?])  ?(?=[A-Z][a-z])")
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z]")
 SYLLABLES = ["ka", "lo", "mi", "ra", "then", "vor", "el", "an", "is", "tor", "bel", "dra", "quin", "zu", "pha",
@@ -255,6 +258,28 @@ class DataGen:
                 entity = ("the " if r.random() < 0.5 else "") + self.span()
         return attr, entity, kind
 
+    def near_miss(self, entity):
+        """The entity with one content word replaced ("the Pemberley library" -> "the Pemberley cellar"):
+        a distractor that shares most of the asked entity's words, as RULER's multi-key needles do."""
+        r = self.rng
+        words = entity.split(" ")
+        slots = [i for i, w in enumerate(words) if w.lower() not in FUNCTION_WORDS]
+        if not slots:
+            return self.fact()[1]
+        i = r.choice(slots)
+        w = words[i]
+        for _ in range(10):
+            if w[:1].isupper():
+                repl = r.choice(self.caps) if r.random() < 0.7 else self.synthetic_name()
+            else:
+                repl = r.choice(PLACE_THINGS + NAME_THINGS) if r.random() < 0.5 else r.choice(self.words)
+            if repl.endswith("'s") or w.endswith("'s"):
+                repl = self.possessive(repl.removesuffix("'s").removesuffix("'"))
+            if repl != w:
+                break
+        words[i] = repl
+        return " ".join(words)
+
     @staticmethod
     def sentence(attr, entity, value):
         return f"The {attr} of {entity} is {value}."
@@ -300,7 +325,7 @@ class DataGen:
             n_docs = r.choice([1, 1, 2, 2, 3, 3, 4, 5])
         n_docs = max(1, min(n_docs, target_tokens // 150))
         if n_facts is None:
-            n_facts = r.randint(2, 8)
+            n_facts = r.randint(2, max(2, min(8, target_tokens // 80)))
         # the asked fact + distractors (same entity / same attribute / random)
         attr, entity, kind = self.fact()
         facts = [(attr, entity, kind)]
@@ -309,10 +334,12 @@ class DataGen:
         while len(facts) < n_facts and tries < 50:
             tries += 1
             c = r.random()
-            if c < 0.35 and kind != "name":
+            if c < 0.3 and kind != "name":
                 f = self.fact(entity=entity)
-            elif c < 0.7:
+            elif c < 0.55:
                 f = self.fact(attr=attr, kind=kind)
+            elif c < 0.8:
+                f = (attr, self.near_miss(entity), kind)
             else:
                 f = self.fact()
             if (f[0], f[1]) not in seen:
@@ -325,11 +352,52 @@ class DataGen:
                 v = self.value(k)
             values.add(v)
             sentences.append(self.sentence(a, e, v))
-        answer = sentences[0]
-        question = self.question(attr, entity)
-        ans_ids = self.enc(answer) + [2]
+        return self.documents(target_tokens, n_docs, sentences, 1, depth, self.question(attr, entity))
+
+    def multivalue(self, target_tokens, n_docs=None, depth=None):
+        """RULER's multi-value needle in Selma's document QA: 2-5 values of one attribute of one entity
+        ("One of the vault codes of X is 48213."), each at its own depth, asked for at once; the answer
+        quotes every such sentence, in document order. Distractors: the same attribute of near-miss
+        entities, other attributes of the same entity."""
+        r = self.rng
+        if n_docs is None:
+            n_docs = r.choice([1, 1, 2, 3])
+        n_docs = max(1, min(n_docs, target_tokens // 150))
+        attr = r.choice(MULTI_ATTRS)
+        kind = "num" if attr in NUM_ATTRS else "word"
+        entity = self.fact(attr=attr, kind=kind)[1]
+        # ~25 tokens a sentence: short samples get fewer, so that the prose still has room
+        n_values = r.randint(2, max(2, min(5, target_tokens // 120)))
+        values, sentences = set(), []
+        for i in range(n_values + r.randint(0, max(0, min(4, target_tokens // 200 - 1)))):
+            v = self.value(kind)
+            while v in values:
+                v = self.value(kind)
+            values.add(v)
+            if i < n_values:
+                sentences.append(f"One of the {attr}s of {entity} is {v}.")
+            elif r.random() < 0.6:
+                sentences.append(f"One of the {attr}s of {self.near_miss(entity)} is {v}.")
+            else:
+                other = r.choice([x for x in NUM_ATTRS + WORD_ATTRS if x != attr])
+                sentences.append(self.sentence(other, entity, v))
+        return self.documents(target_tokens, n_docs, sentences, n_values, depth,
+                              f"What are all the {attr}s of {entity}?")
+
+    def documents(self, target_tokens, n_docs, sentences, n_asked, depth, question):
+        """Plants the fact sentences in slices of corpus documents and renders the QA prompt; the first
+        n_asked sentences answer the question, quoted in the order they appear. depth places the first."""
+        r = self.rng
+
+        def answer_of(text):
+            asked = sentences[:n_asked]
+            if text is not None:
+                asked = sorted(asked, key=text.find)
+            return self.enc(" ".join(asked)) + [2]
+
+        ans_ids = answer_of(None)
         budget = int((target_tokens - len(ans_ids) - 60 - 25 * n_docs) * 0.95)
-        for attempt in range(4):
+        for attempt in range(6):
             w = np.random.RandomState(r.randint(0, 2 ** 31 - 1)).dirichlet([2.0] * n_docs)
             docs = [list(self.slice_text(max(60, int(budget * x)))) for x in w]
             order = list(range(len(sentences)))
@@ -339,12 +407,11 @@ class DataGen:
                 docs[d][2] = self.plant(docs[d][2], sentences[j], depth if j == 0 else None)
             text = render_prompt(self.tmpl, docs, question)
             ids = self.enc(text)
-            if len(ids) + len(ans_ids) <= target_tokens or attempt == 3:
+            ans_ids = answer_of(text)
+            if len(ids) + len(ans_ids) <= target_tokens or attempt == 5:
                 break
             budget = int(budget * target_tokens / (len(ids) + len(ans_ids)) * 0.93)
-        if len(ids) + len(ans_ids) > target_tokens:
-            ids = ids[:max(1, target_tokens - len(ans_ids))]
-            text = None
+        # a sample that still does not fit stays whole (a little long): cutting it would cut the question
         self.last_text = text
         return ids + ans_ids, len(ans_ids)
 
@@ -375,14 +442,18 @@ class DataGen:
         self.last_text = "<s>" + prompt
         return [1] + full, len(full) - len(p_ids)
 
-    def batch(self, target, budget, p_passkey):
+    def batch(self, target, budget, p_passkey, p_multivalue):
         seqs = []
         total = 0
         while total < budget or not seqs:
             t = max(128, int(target * self.rng.uniform(0.85, 1.0)))
-            if self.rng.random() < p_passkey:
+            c = self.rng.random()
+            if c < p_passkey:
                 ids, n_ans = self.passkey(t, prose=self.rng.random() < 0.5)
                 kind = 0
+            elif c < p_passkey + p_multivalue and t >= 512:
+                ids, n_ans = self.multivalue(t)
+                kind = 2
             else:
                 ids, n_ans = self.docqa(t)
                 kind = 1
@@ -416,7 +487,7 @@ def worker_main(args_dict, seed, queue, progress):
         lo, hi = curriculum(p, args_dict["min_len"], args_dict["max_len"])
         target = rng.randint(lo, hi)
         p_pk = args_dict["p_passkey_early"] if p < 0.25 else args_dict["p_passkey"]
-        queue.put(g.batch(target, args_dict["batch_tokens"], p_pk))
+        queue.put(g.batch(target, args_dict["batch_tokens"], p_pk, args_dict["p_multivalue"]))
 
 
 def curriculum(p, min_len, max_len):
@@ -594,7 +665,8 @@ def train(args, cfg, log):
     progress = ctx.Value("d", state["elapsed"] / args.train_seconds)
     queue = ctx.Queue(maxsize=args.workers * 4)
     ad = dict(tokenizer=args.tokenizer, corpus=args.corpus, min_len=args.min_len, max_len=args.max_len,
-              batch_tokens=args.batch_tokens, p_passkey=args.p_passkey, p_passkey_early=args.p_passkey_early)
+              batch_tokens=args.batch_tokens, p_passkey=args.p_passkey, p_passkey_early=args.p_passkey_early,
+              p_multivalue=args.p_multivalue)
     procs = [ctx.Process(target=worker_main, args=(ad, args.seed * 1000 + 17 * w + state["step"], queue, progress),
                          daemon=True) for w in range(args.workers)]
     for p in procs:
@@ -619,13 +691,18 @@ def train(args, cfg, log):
     amp = dict(device_type="cuda", dtype=torch.bfloat16) if dev.type == "cuda" else dict(device_type="cpu",
                                                                                           enabled=False)
     t_start = time.time() - state["elapsed"]
+    t_invocation = time.time()
     last_ckpt = time.time()
+    finished = True
     acc_log = {"pk_em": [], "qa_em": [], "loss": []}
     model.train()
     while True:
         elapsed = time.time() - t_start
         prog = elapsed / args.train_seconds
         if prog >= 1.0:
+            break
+        if args.stop_after and time.time() - t_invocation > args.stop_after:
+            finished = False
             break
         progress.value = prog
         t_wait = time.time()
@@ -670,10 +747,12 @@ def train(args, cfg, log):
                 kinds_np = kinds
                 pk = em[kinds_np == 0].mean() if (kinds_np == 0).any() else float("nan")
                 qa = em[kinds_np == 1].mean() if (kinds_np == 1).any() else float("nan")
+                mv = em[kinds_np == 2].mean() if (kinds_np == 2).any() else float("nan")
             rec = {"step": state["step"], "t": round(elapsed, 1), "loss_ans": round(loss_a.item(), 4),
                    "loss_lm": round(loss_lm.item(), 4), "lr": lr, "ntk_scale": scale, "len": L, "batch": B,
                    "passkey_em": None if np.isnan(pk) else round(float(pk), 3),
-                   "docqa_em": None if np.isnan(qa) else round(float(qa), 3), "tokens": state["tokens"],
+                   "docqa_em": None if np.isnan(qa) else round(float(qa), 3),
+                   "multivalue_em": None if np.isnan(mv) else round(float(mv), 3), "tokens": state["tokens"],
                    "data_wait_s": round(state["data_wait"], 1)}
             state["history"].append(rec)
             if state["step"] % 100 == 0 or state["step"] == 1:
@@ -687,6 +766,10 @@ def train(args, cfg, log):
         p.terminate()
     if args.ckpt:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, args.ckpt)
+    if not finished:
+        log(f"stopped after {args.stop_after:.0f} s of this run at step {state['step']}, {state['elapsed']:.0f} s "
+            f"of {args.train_seconds:.0f}; checkpoint {args.ckpt} (continue with --resume)")
+        return None, state
     log(f"training done: {state['step']} steps, {state['tokens'] / 1e6:.1f}M tokens, {state['elapsed']:.0f} s")
     return model, state
 
@@ -733,6 +816,8 @@ def evaluate(args, cfg, model, final_base, log):
         pk = [g.passkey(length, depth=(i + 0.5) / n) for i in range(n)]
         g.rng = random.Random(2000 + length)
         qa = [g.docqa(length, depth=(i + 0.5) / n) for i in range(n)]
+        g.rng = random.Random(3000 + length)
+        mv = [g.multivalue(length, depth=(i + 0.5) / n) for i in range(n)]
         schemes = ["plain"] + (["crd"] if length > PERIOD else [])
         if length > TRAIN_LEN and args.se_group > 1:
             schemes.append("selfextend")
@@ -740,8 +825,9 @@ def evaluate(args, cfg, model, final_base, log):
             t0 = time.time()
             r_pk = em_of(pk, scheme, batch if scheme != "selfextend" else 1)
             r_qa = em_of(qa, scheme, batch if scheme != "selfextend" else 1)
+            r_mv = em_of(mv, scheme, batch if scheme != "selfextend" else 1)
             rec = {"length": length, "scheme": scheme, "n": n, "passkey_em": r_pk, "docqa_em": r_qa,
-                   "seconds": round(time.time() - t0, 1)}
+                   "multivalue_em": r_mv, "seconds": round(time.time() - t0, 1)}
             if scheme == "selfextend":
                 rec.update({"G": args.se_group, "W": args.se_window})
             results.append(rec)
@@ -797,14 +883,17 @@ def export(args, cfg, model, final_base, state, results, demo_res, log):
         ("selma.rope.ntk_formula", gw.T_STRING, "freq_base = base_theta * ntk_scale^(head_dim/(head_dim-2))"),
         ("selma.rope.cyclic_period", gw.T_UINT32, PERIOD),
         ("selma.recommended.position_scheme", gw.T_STRING, args.recommended_scheme),
-        ("selma.recommended.self_extend.group_size", gw.T_UINT32, args.se_group),
-        ("selma.recommended.self_extend.window", gw.T_UINT32, args.se_window),
         ("selma.train.steps", gw.T_UINT32, state["step"]),
         ("selma.train.tokens", gw.T_UINT64, state["tokens"]),
         ("selma.prompt.system", gw.T_STRING, SYSTEM),
         ("selma.prompt.document_format", gw.T_STRING, "[doc {n}] id: {id} | title: {title}\n{text}\n\n"),
         ("selma.prompt.user_format", gw.T_STRING, "Documents:\n\n{documents}Question: {question}"),
     ]
+    if args.recommended_scheme == "selfextend":
+        meta += [("selma.recommended.self_extend.group_size", gw.T_UINT32, args.se_group),
+                 ("selma.recommended.self_extend.window", gw.T_UINT32, args.se_window)]
+    if args.recommended_scheme == "reindexed":
+        meta.append(("selma.recommended.selection", gw.T_STRING, args.recommended_selection))
     path = os.path.join(args.out, "selma-demo.gguf")
     gw.write_llama_gguf(path, sd, gcfg, args.tokenizer, CHAT_TEMPLATE, "Selma demo (Llama, 32K Mistral vocab)",
                         extra_meta=meta)
@@ -929,19 +1018,26 @@ def main():
     ap.add_argument("--max-len", type=int, default=TRAIN_LEN)
     ap.add_argument("--p-passkey", type=float, default=0.3)
     ap.add_argument("--p-passkey-early", type=float, default=0.5)
+    ap.add_argument("--p-multivalue", type=float, default=0.15)
     ap.add_argument("--lm-weight", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--ckpt", default="/tmp/selma_demo_ckpt.pt")
     ap.add_argument("--ckpt-every", type=float, default=60)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--stop-after", type=float, default=0,
+                    help="train at most this many seconds in this run, then save the checkpoint and exit "
+                         "(the GPU machine's commands are limited to 10 minutes; continue with --resume)")
     ap.add_argument("--eval-lengths", default="1024,2048,4096,8192,16384")
     ap.add_argument("--eval-n", type=int, default=32)
     ap.add_argument("--se-group", type=int, default=8)
     ap.add_argument("--se-window", type=int, default=1024)
-    ap.add_argument("--recommended-scheme", default="auto",
-                    help="selma.recommended.position_scheme; auto = the best scheme at the longest eval length "
-                         "(the shipped demo model's was changed after training: demo-corpus/MODEL_CARD.md)")
+    ap.add_argument("--recommended-scheme", default="reindexed",
+                    help="selma.recommended.position_scheme: reindexed (select-and-merge, the best in Selma's own "
+                         "evaluation: docs/evaluation.md), or auto = the best of this script's PyTorch schemes "
+                         "(plain, crd, selfextend) at the longest eval length")
+    ap.add_argument("--recommended-selection", default="bound", choices=["mean", "bound"],
+                    help="selma.recommended.selection, written with --recommended-scheme reindexed")
     ap.add_argument("--demo-n", type=int, default=1000, help="how many demo questions to evaluate")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run of the whole pipeline")
     args = ap.parse_args()
@@ -974,6 +1070,8 @@ def main():
                head_dim=args.hidden // args.heads, intermediate_size=args.ffn, rms_norm_eps=1e-5)
     t0 = time.time()
     model, state = train(args, cfg, log)
+    if model is None:
+        return
     if args.device == "cuda":
         log(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2 ** 30:.1f} GiB")
     t_train = time.time() - t0
