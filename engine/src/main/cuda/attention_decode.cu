@@ -1,24 +1,26 @@
 // Attention for one query token (decode), executing the same plans as attention.cu for bf16 or fp8 pages with
 // one position branch (not Self-Extend): a work item is the token's query heads of one KV head (the
-// GQA group, up to DEC_MAX_GROUP), its keys split over gridDim.y blocks as attention.cu splits them,
-// with the same partial results, so that attention_combine merges both.
+// GQA group, up to G), its keys split over gridDim.y blocks as attention.cu splits them, with the same
+// partial results, so that attention_combine merges both.
 //
-// Decode reads every selected key once for a handful of query rows, so it is bound by memory: a warp
-// takes DEC_UNROLL keys at a time, issuing all their loads before using any, its lanes reading each
-// key's dimensions together (coalesced), rotating their pairs to the key's plan position and summing
-// the products with each query head by a warp reduction; the warp then moves the heads' online
-// softmax once for the batch and adds the keys' values, read the same way. The block's warps take
-// every DEC_WARPS-th key and merge their softmax states at the end.
+// Decode reads every selected key once for a handful of query rows, so it is bound by memory latency
+// and by the instructions spent per key: a warp takes a run of DEC_UNROLL consecutive keys of one plan
+// block (so one plan lookup and one page lookup serve the run), issues all their loads before using
+// any, its lanes reading each key's dimensions together (coalesced), rotating their pairs to the key's
+// plan position and summing the products with each query head by a warp reduction; the warp then moves
+// the heads' online softmax once for the run and adds the keys' values, read the same way. The block's
+// warps take every DEC_WARPS-th run and merge their softmax states at the end. Index arithmetic is
+// 32-bit: a plan entry has fewer than 2^31 keys. Plans whose block size is not a multiple of
+// DEC_UNROLL run on attention.cu.
 #include <math_constants.h>
 #include "attention.cuh"
 #include "kv_layout.cuh"
 #include "rope.cuh"
 
 #define DEC_WARPS 4
-#define DEC_MAX_GROUP 8
 #define DEC_UNROLL 4
 
-template <typename T, int PAIRS>  // rotation pairs per lane: head_dim / 64
+template <typename T, int PAIRS, int G>  // rotation pairs per lane: head_dim / 64; largest GQA group
 __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_start, const long long* pages,
                               long long value_offset, int layer, int kv_heads, int head_dim, int group,
                               const int* items, const int* key_offsets, const int* key_blocks,
@@ -26,8 +28,8 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
                               PositionMap map, RopeTables rope, float scale, int chunks_per_split, float* part_o,
                               float* part_ml) {
   constexpr int DPL = 2 * PAIRS;  // dimensions per lane: both halves of each pair
-  __shared__ float wm[DEC_WARPS][DEC_MAX_GROUP], wl[DEC_WARPS][DEC_MAX_GROUP];
-  __shared__ float wo[DEC_WARPS][DEC_MAX_GROUP][DPL * 32];
+  __shared__ float wm[DEC_WARPS][G], wl[DEC_WARPS][G];
+  __shared__ float wo[DEC_WARPS][G][DPL * 32];
   const int* item = items + ATT_ITEM_INTS * blockIdx.x;
   int e = item[0], token = item[1], g0 = item[3], ng = item[4];
   int kv_head = e % kv_heads, half = head_dim / 2;
@@ -40,14 +42,14 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
     dim[2 * p] = rope_first(rope, half, lane + 32 * p);
     dim[2 * p + 1] = rope_second(rope, half, lane + 32 * p);
   }
-  float qr[DEC_MAX_GROUP][DPL];
+  float qr[G][DPL];
   long long qpos = map.neighbour((long long)token + query_shift[e]);
 #pragma unroll
   for (int p = 0; p < PAIRS; p++) {
     float c, s;
     rope_cos_sin(rope, half, lane + 32 * p, qpos, &c, &s);
 #pragma unroll
-    for (int h = 0; h < DEC_MAX_GROUP; h++) {
+    for (int h = 0; h < G; h++) {
       float x0 = 0.f, x1 = 0.f;
       if (h < ng) {
         const float* qh = q + (size_t)(token - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + h) * head_dim;
@@ -59,9 +61,9 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
     }
   }
 
-  float m[DEC_MAX_GROUP], l[DEC_MAX_GROUP], acc[DEC_MAX_GROUP][DPL];
+  float m[G], l[G], acc[G][DPL];
 #pragma unroll
-  for (int h = 0; h < DEC_MAX_GROUP; h++) {
+  for (int h = 0; h < G; h++) {
     m[h] = -CUDART_INF_F;
     l[h] = 0.f;
 #pragma unroll
@@ -69,31 +71,32 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
   }
 
   int from = key_offsets[e], to = key_offsets[e + 1];
-  long long total = (long long)(to - from) * block_size;
-  long long k0 = (long long)blockIdx.y * chunks_per_split * ATT_KEYS;
-  long long k1 = min(total, k0 + (long long)chunks_per_split * ATT_KEYS);
-  // DEC_UNROLL keys in flight per warp (f, f + DEC_WARPS, ...): decode is bound by the latency of their
-  // loads, so they are all issued before any is used, and the softmax state moves once per batch.
-  for (long long f = k0 + warp; f < k1; f += DEC_UNROLL * DEC_WARPS) {
+  int total = (to - from) * block_size;
+  int k0 = blockIdx.y * chunks_per_split * ATT_KEYS;
+  int k1 = min(total, k0 + chunks_per_split * ATT_KEYS);
+  for (int f = k0 + warp * DEC_UNROLL; f < k1; f += DEC_UNROLL * DEC_WARPS) {
+    // The run f .. f + DEC_UNROLL - 1 lies in one plan block (block_size is a multiple of DEC_UNROLL and
+    // so is f), hence its tokens are consecutive and in one page (KV_PAGE is a multiple of DEC_UNROLL).
+    int i = from + f / block_size, off = f - (i - from) * block_size;
+    int t0 = key_blocks[i] * block_size + off, logical0 = key_positions[i] + off;
     float k[DEC_UNROLL][DPL], v[DEC_UNROLL][DPL];
     bool seen[DEC_UNROLL], any = false, past = false;
+    KvRun<T> keys = kv_run<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t0, false);
+    KvRun<T> values = kv_run<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t0, true);
 #pragma unroll
     for (int u = 0; u < DEC_UNROLL; u++) {
-      long long fu = f + u * DEC_WARPS;
-      int logical = 0;
-      int t = fu < k1 ? plan_key(key_blocks, key_positions, from, total, block_size, key_length, fu, &logical)
-                      : INT_MAX;
-      seen[u] = t <= token;
+      int t = t0 + u;
+      bool valid = f + u < k1 && t < key_length;
+      seen[u] = valid && t <= token;
       any |= seen[u];
-      past |= t != INT_MAX && t > token;
+      past |= valid && t > token;
       if (!seen[u]) {
 #pragma unroll
         for (int j = 0; j < DPL; j++) v[u][j] = 0.f;  // weighs 0, and 0 * garbage may be NaN
         continue;
       }
-      long long kpos = map.neighbour(logical);
-      KvRow<T> kr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, false);
-      KvRow<T> vr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, true);
+      long long kpos = map.neighbour(logical0 + u);
+      KvRow<T> kr = keys(u), vr = values(u);
 #pragma unroll
       for (int p = 0; p < PAIRS; p++) {
         float c, s;
@@ -107,7 +110,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
     }
     if (any) {  // warp-uniform
 #pragma unroll
-      for (int h = 0; h < DEC_MAX_GROUP; h++) {
+      for (int h = 0; h < G; h++) {
         if (h >= ng) continue;  // not break: constant indices keep the arrays in registers
         float x[DEC_UNROLL], mx = -CUDART_INF_F;
 #pragma unroll
@@ -138,7 +141,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
 
   // Merge the warps' states (a warp that saw no key has m = -inf and weighs nothing).
 #pragma unroll
-  for (int h = 0; h < DEC_MAX_GROUP; h++) {
+  for (int h = 0; h < G; h++) {
     if (h >= ng) continue;
     if (lane == 0) {
       wm[warp][h] = m[h];
@@ -177,7 +180,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
   }
 }
 
-#define ATTENTION_DECODE_KERNEL(NAME, T, PAIRS)                                                                     \
+#define ATTENTION_DECODE_KERNEL(NAME, T, PAIRS, G)                                                                   \
   extern "C" __global__ void __launch_bounds__(DEC_WARPS * 32) NAME(                                               \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
       int layer, int kv_heads, int head_dim, int group, const int* items, const int* key_offsets,                  \
@@ -186,12 +189,15 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
       float rope_factor, int interleaved, float scale, int chunks_per_split, float* part_o, float* part_ml) {      \
     PositionMap map{1, 0, period};                                                                                 \
     RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
-    attend_decode<T, PAIRS>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, head_dim, group, items, \
+    attend_decode<T, PAIRS, G>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, head_dim, group, items, \
                          key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope,   \
                          scale, chunks_per_split, part_o, part_ml);                                                \
   }
 
-ATTENTION_DECODE_KERNEL(attention_decode_bf16_d64, __nv_bfloat16, 1)
-ATTENTION_DECODE_KERNEL(attention_decode_bf16_d128, __nv_bfloat16, 2)
-ATTENTION_DECODE_KERNEL(attention_decode_fp8_d64, fp8, 1)
-ATTENTION_DECODE_KERNEL(attention_decode_fp8_d128, fp8, 2)
+// _g4: GQA groups up to 4 (Llama-3, Mistral), in fewer registers; _g8 up to 8 (Llama-3-70B, Qwen2.5-7B), bf16
+// pages of width 128 only, to keep the fatbin small: other plans with larger groups run on attention.cu.
+ATTENTION_DECODE_KERNEL(attention_decode_bf16_d64_g4, __nv_bfloat16, 1, 4)
+ATTENTION_DECODE_KERNEL(attention_decode_bf16_d128_g4, __nv_bfloat16, 2, 4)
+ATTENTION_DECODE_KERNEL(attention_decode_fp8_d64_g4, fp8, 1, 4)
+ATTENTION_DECODE_KERNEL(attention_decode_fp8_d128_g4, fp8, 2, 4)
+ATTENTION_DECODE_KERNEL(attention_decode_bf16_d128_g8, __nv_bfloat16, 2, 8)

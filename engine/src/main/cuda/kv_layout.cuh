@@ -52,6 +52,33 @@ __device__ __forceinline__ KvRow<T> kv_read(const long long* pages, long long va
   }
 }
 
+// The rows of a run of consecutive tokens of one head in one page (row u: token t0 + u): one page
+// lookup for the run.
+template <typename T>
+struct KvRun {
+  const T* x;
+  const float* scales;  // fp8 only
+  int head_dim;
+  __device__ __forceinline__ KvRow<T> operator()(int u) const {
+    if constexpr (std::is_same<T, fp8>::value) {
+      return {x + u * head_dim, scales[u]};
+    } else {
+      return {x + u * head_dim, 1.f};
+    }
+  }
+};
+
+template <typename T>
+__device__ __forceinline__ KvRun<T> kv_run(const long long* pages, long long value_offset, int layer, int kv_heads,
+                                           int head_dim, int head, int t0, bool value) {
+  const T* x = kv_row<T>(pages, value ? value_offset : 0, layer, kv_heads, head_dim, head, t0);
+  const float* scales = nullptr;
+  if constexpr (std::is_same<T, fp8>::value) {
+    scales = kv_scale(pages, value_offset, layer, kv_heads, head_dim, head, t0, value);
+  }
+  return {x, scales, head_dim};
+}
+
 __device__ __forceinline__ float* kv_sum_row(const long long* pages, long long sum_offset, int layer, int kv_heads,
                                              int head_dim, int head, int granule) {
   const int per_page = KV_PAGE / KV_GRANULE;
