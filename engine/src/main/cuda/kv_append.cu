@@ -1,6 +1,6 @@
 // Appends tokens [from, from + count) of another sequence's paged cache (src) at token dst_start of
 // this one (dst), in one layer: keys and values copied as stored (with their scales in fp8 pages),
-// and the key and query sums of the granules they land in updated as kv_sums would have (a granule
+// and the key and query sums of the granules they land in updated as kv_store would have (a granule
 // whose first token arrives starts afresh). A token's query, which no cache keeps, counts as the mean
 // query of its granule in the source, which holds src_length tokens. Block (granule, kv head), thread
 // per dimension.

@@ -1,6 +1,10 @@
-// Appends a chunk's keys (before RoPE) and values to the paged cache: block (t, kv head) copies one
-// head row of token start + t, converting fp32 activations to the cache's element type; into fp8
-// pages with the row's scale (kv_layout.cuh), found by a reduction over the block's threads.
+// Appends a chunk's keys (before RoPE) and values to the paged cache, converting the fp32 activations to
+// the cache's element type (into fp8 pages with each row's scale, kv_layout.cuh, found by a reduction
+// over the block's threads), and adds them to the per-granule sums of keys and queries (the mean of a
+// KV head's query heads), the material of select-and-merge's block means. One launch does both, for a
+// decode step is a string of small launches. Block (granule, kv head), tokens in order, thread per
+// dimension; a granule whose first token is in the chunk starts afresh, which also clears what a
+// truncation left there. The sums are of the fp32 activations, so they do not depend on the cache's type.
 #include "kv_layout.cuh"
 
 #define KV_STORE_MAX_WARPS 8
@@ -34,18 +38,39 @@ __device__ void store_row(const long long* pages, long long value_offset, int la
 }
 
 template <typename T>
-__device__ void store(const long long* pages, long long value_offset, int layer, int kv_heads, int head_dim,
-                      int start, const float* k, const float* v) {
-  int t = blockIdx.x, h = blockIdx.y;
-  size_t row = ((size_t)t * kv_heads + h) * head_dim;
-  store_row<T>(pages, value_offset, layer, kv_heads, head_dim, h, start + t, k + row, false);
-  store_row<T>(pages, value_offset, layer, kv_heads, head_dim, h, start + t, v + row, true);
+__device__ void store(const long long* pages, long long value_offset, long long key_sum_offset,
+                      long long query_sum_offset, int layer, int kv_heads, int head_dim, int group, int start,
+                      int tokens, const float* q, const float* k, const float* v) {
+  int granule = start / KV_GRANULE + blockIdx.x, h = blockIdx.y;
+  int first = granule * KV_GRANULE, from = max(first, start), to = min(first + KV_GRANULE, start + tokens);
+  for (int t = from; t < to; t++) {
+    size_t row = ((size_t)(t - start) * kv_heads + h) * head_dim;
+    store_row<T>(pages, value_offset, layer, kv_heads, head_dim, h, t, k + row, false);
+    store_row<T>(pages, value_offset, layer, kv_heads, head_dim, h, t, v + row, true);
+  }
+  float* ks = kv_sum_row(pages, key_sum_offset, layer, kv_heads, head_dim, h, granule);
+  float* qs = kv_sum_row(pages, query_sum_offset, layer, kv_heads, head_dim, h, granule);
+  float inv_group = 1.0f / group;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float ka = from == first ? 0.f : ks[d], qa = from == first ? 0.f : qs[d];
+    for (int t = from; t < to; t++) {
+      size_t row = t - start;
+      ka += k[(row * kv_heads + h) * head_dim + d];
+      float mean = 0.f;
+      for (int g = 0; g < group; g++) mean += inv_group * q[(row * kv_heads * group + h * group + g) * head_dim + d];
+      qa += mean;
+    }
+    ks[d] = ka;
+    qs[d] = qa;
+  }
 }
 
 #define KV_STORE_KERNEL(NAME, T)                                                                                  \
-  extern "C" __global__ void NAME(const long long* pages, long long value_offset, int layer, int kv_heads,         \
-                                  int head_dim, int start, const float* k, const float* v) {                      \
-    store<T>(pages, value_offset, layer, kv_heads, head_dim, start, k, v);                                        \
+  extern "C" __global__ void NAME(const long long* pages, long long value_offset, long long key_sum_offset,       \
+                                  long long query_sum_offset, int layer, int kv_heads, int head_dim, int group,   \
+                                  int start, int tokens, const float* q, const float* k, const float* v) {        \
+    store<T>(pages, value_offset, key_sum_offset, query_sum_offset, layer, kv_heads, head_dim, group, start,       \
+             tokens, q, k, v);                                                                                    \
   }
 
 KV_STORE_KERNEL(kv_store_f32, float)

@@ -317,7 +317,7 @@ final class CpuKvCache implements PagedKvCache {
    * and the query (already averaged over the head's query heads) to their granule sums; the first
    * token of a granule starts the sums afresh, which also discards what a truncation left there. New
    * rows ({@code fresh}) of an fp8 cache are rounded; rows from another cache were already (and the sums
-   * take the key as given, rounded or not, as the GPU's kv_sums and kv_append do).
+   * take the key as given, rounded or not, as the GPU's kv_store and kv_append do).
    */
   void store(int layer, int head, int token, float[] key, int keyOffset, float[] value, int valueOffset,
       float[] query, boolean fresh) {

@@ -478,12 +478,10 @@ public final class CudaBackend implements Backend {
       return;
     }
     cache.reserve(start + tokens);
-    int threads = Math.min(d, 128);
-    device.launch("kv_store_" + cache.element.suffix, tokens, h, threads, 0,
-        cache.pageTable(), cache.valueOffset, layer, h, d, start, kk.address(), vv.address());
     int granules = (start + tokens - 1) / CudaKvCache.GRANULE - start / CudaKvCache.GRANULE + 1;
-    device.launch("kv_sums", granules, h, threads, 0, cache.pageTable(), cache.keySumOffset, cache.querySumOffset,
-        layer, h, d, group, start, tokens, qq.address(), kk.address());
+    device.launch("kv_store_" + cache.element.suffix, granules, h, Math.min(d, 128), 0, cache.pageTable(),
+        cache.valueOffset, cache.keySumOffset, cache.querySumOffset, layer, h, d, group, start, tokens, qq.address(),
+        kk.address(), vv.address());
   }
 
   @Override

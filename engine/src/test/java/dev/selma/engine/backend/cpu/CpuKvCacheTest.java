@@ -143,7 +143,7 @@ class CpuKvCacheTest {
 
   /**
    * Under fp8 the stored rows are the GPU's fp8 values (each an e4m3 number times its row's scale);
-   * the block sums keep the keys as they came, as the GPU's kv_sums does; appended rows are copied as
+   * the block sums keep the keys as they came, as the GPU's kv_store does; appended rows are copied as
    * they are.
    */
   @Test
