@@ -30,16 +30,22 @@ __device__ __forceinline__ float4 q8x4_to_float(int word) {
                      __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7443)) - bias);
 }
 
-// y[r] = W x[r] for a few activation rows r: one warp per Q8_ROWS_PER_WARP consecutive weight rows, a
-// lane taking 16 quants of each row a load (half a block, one scale; evict-first as in gemv.cu). The
-// rows share each activation load: with one weight row a warp, the activations (4 bytes an element
-// against 1 of quants) kept the L1 cache busier than the weights kept DRAM.
-#define Q8_ROWS_PER_WARP 4
+// y[r] = W x[r] for a few activation rows r: a block of Q8_WARPS warps takes Q8_ROWS consecutive weight
+// rows, its warps every Q8_WARPS-th group of 16 quants of each row (a lane's load: half a block, one
+// scale; evict-first as in gemv.cu), and the warps' sums meet in shared memory. The rows share each
+// activation load: with one weight row a warp, the activations (4 bytes an element against 1 of quants)
+// kept the L1 cache busier than the weights kept DRAM. The warps share the rows: with a warp per four
+// rows, Llama-3-8B's k and v projections (1,024 rows) ran 256 warps on 132 multiprocessors and read
+// DRAM at 7 % of its bandwidth.
+#define Q8_ROWS 4
+#define Q8_WARPS 8
 
 template <int R>
-__device__ __forceinline__ void q8_gemv_warp(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
-                                             int out, int row0, int lane, bool accumulate) {
-  constexpr int W = Q8_ROWS_PER_WARP;
+__device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
+                                              int out, int row0, bool accumulate) {
+  constexpr int W = Q8_ROWS;
+  __shared__ float partial[Q8_WARPS][W][R];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   float acc[W][R];
 #pragma unroll
   for (int w = 0; w < W; w++)
@@ -47,7 +53,7 @@ __device__ __forceinline__ void q8_gemv_warp(float* y, const int8_t* qs, const _
     for (int r = 0; r < R; r++) acc[w][r] = 0.f;
   int vecs = in >> 4, blocks = in / Q8_BLOCK;
 #pragma unroll 2
-  for (int v = lane; v < vecs; v += 32) {
+  for (int v = warp * 32 + lane; v < vecs; v += 32 * Q8_WARPS) {
     int4 p[W];
     float s[W];
 #pragma unroll
@@ -78,20 +84,27 @@ __device__ __forceinline__ void q8_gemv_warp(float* y, const int8_t* qs, const _
 #pragma unroll
     for (int r = 0; r < R; r++) {
       float sum = warp_sum(acc[w][r]);
-      size_t at = (size_t)r * out + row0 + w;
-      if (lane == 0 && row0 + w < out) y[at] = accumulate ? y[at] + sum : sum;
+      if (lane == 0) partial[warp][w][r] = sum;
     }
+  }
+  __syncthreads();
+  if (threadIdx.x < W * R) {
+    int w = threadIdx.x / R, r = threadIdx.x % R;
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < Q8_WARPS; i++) sum += partial[i][w][r];
+    size_t at = (size_t)r * out + row0 + w;
+    if (row0 + w < out) y[at] = accumulate ? y[at] + sum : sum;
   }
 }
 
 // gemv_q8_0_R: R activation rows (1 to 4, one kernel each so that one token's kernel is not sized by
 // four's registers); in % 32 == 0; with `accumulate` the product is added to y. The host launches
-// ceil(out / Q8_ROWS_PER_WARP) warps.
+// ceil(out / Q8_ROWS) blocks of Q8_WARPS warps.
 #define GEMV_Q8_0_KERNEL(R)                                                                                        \
-  extern "C" __global__ void gemv_q8_0_##R(float* y, const int8_t* qs, const __half* scales, const float* x, int in, \
-                                           int out, int accumulate) {                                             \
-    int row0 = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5) * Q8_ROWS_PER_WARP;                 \
-    if (row0 < out) q8_gemv_warp<R>(y, qs, scales, x, in, out, row0, threadIdx.x & 31, accumulate != 0);          \
+  extern "C" __global__ void __launch_bounds__(Q8_WARPS * 32) gemv_q8_0_##R(                                      \
+      float* y, const int8_t* qs, const __half* scales, const float* x, int in, int out, int accumulate) {         \
+    q8_gemv_block<R>(y, qs, scales, x, in, out, blockIdx.x * Q8_ROWS, accumulate != 0);                            \
   }
 
 GEMV_Q8_0_KERNEL(1)

@@ -35,8 +35,8 @@ public final class CudaBackend implements Backend {
   public static final int KV_PAGE_TOKENS = CudaKvCache.PAGE;
   /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
   private static final int GEMV_ROWS = 4;
-  /** Weight rows one warp of gemv_q8_0_R takes (Q8_ROWS_PER_WARP in q8_0.cu). */
-  private static final int Q8_ROWS_PER_WARP = 4;
+  /** Weight rows and warps of one block of gemv_q8_0_R (Q8_ROWS and Q8_WARPS in q8_0.cu). */
+  private static final int Q8_ROWS = 4, Q8_THREADS = 8 * 32;
 
   private final CudaOptions options;
   private final CudaDevice device;
@@ -392,8 +392,8 @@ public final class CudaBackend implements Backend {
           w.cols(), Cublas.CUDA_R_32F, accumulate));
     } else if (w.type() == GgmlType.Q8_0 && tokens <= GEMV_ROWS) {
       // Decode: q8_0.cu reads the quants and scales, about half the bytes of bf16.
-      device.launch("gemv_q8_0_" + tokens, ceilDiv(32L * ceilDiv(w.rows(), Q8_ROWS_PER_WARP), THREADS), 1, THREADS,
-          0, o.address(), w.address(), w.q8Scales(), in.address(), w.cols(), w.rows(), add);
+      device.launch("gemv_q8_0_" + tokens, ceilDiv(w.rows(), Q8_ROWS), 1, Q8_THREADS, 0, o.address(), w.address(),
+          w.q8Scales(), in.address(), w.cols(), w.rows(), add);
     } else if (w.type() == GgmlType.Q8_0) {
       // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
       long n = (long) w.rows() * w.cols();
