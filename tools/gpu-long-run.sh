@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Selma long context on the GPU machine (run from the checkout root): stages given as arguments.
+# Selma on the GPU machine (run from the checkout root, with .gpu-long built as docs/benchmarks.md says):
+# stages given as arguments, e.g. `bash tools/gpu-long-run.sh tests decode` after a kernel change.
 set -o pipefail
 out=${OUT:-/tmp}
 J="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp .gpu-long/lib/*:.gpu-long/lib/test-classes"
@@ -9,10 +10,23 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a $o
 for stage in "$@"; do
   echo "=== $stage $(date +%T)" | tee -a $out/log.txt
   case $stage in
-    tests) timeout 120 $R $J -Dselma.cuda.checkLaunches=true org.junit.platform.console.ConsoleLauncher \
+    tests) timeout 300 $R $J -Dselma.cuda.checkLaunches=true org.junit.platform.console.ConsoleLauncher \
         --include-tag gpu --select-class dev.selma.engine.backend.cuda.CudaBackendTest \
-        --select-class dev.selma.engine.backend.cuda.CudaHuggingFaceParityTest --details=tree 2>&1 \
-        | grep -v "^WARNING\|^\s*at " | tail -60 | tee -a $out/log.txt ;;
+        --select-class dev.selma.engine.backend.cuda.CudaHuggingFaceParityTest \
+        --select-class dev.selma.engine.backend.cuda.CudaPrefixCacheTest \
+        --select-class dev.selma.engine.backend.cuda.CudaPrefixCacheFp8Test --details=tree 2>&1 \
+        | grep -v "^WARNING\|^\s*at " > $out/tests.txt
+      grep -E "tests (successful|failed)|✘" $out/tests.txt | tee -a $out/log.txt ;;
+    decode) # Llama-3-8B shapes (bf16, Q8_0; 4K dense, 128K select-and-merge) and Llama-3.2-1B, dummy weights
+      for a in "llama-3-8b 4096 64 0 4096" "llama-3-8b 4096 64 0 512 specialised dense auto q8_0" \
+          "llama-3-8b 131072 16 0 4096 specialised select-merge-bound-reindexed" "llama-3.2-1b 4096 64 0 4096"; do
+        timeout 150 $R $J dev.selma.engine.backend.cuda.CudaDecodeBenchmark $a 2>&1 | grep -E "decode at|prefill [0-9]" \
+          | sed "s/^/$a: /" | tee -a $out/log.txt
+      done ;;
+    1m) # one million tokens, fp8 pages: needs an H200
+      timeout 300 $R $J -Dselma.bench.json=$out/1m.jsonl dev.selma.engine.backend.cuda.CudaDecodeBenchmark llama-3-8b \
+        1048576 16 0 4096 specialised select-merge-bound-reindexed fp8 2>&1 | grep -E "decode at|prefill [0-9]|peak" \
+        | tee -a $out/log.txt ;;
     profile) timeout 120 $R $J -Dselma.cuda.profile=true dev.selma.engine.backend.cuda.CudaLongContextBenchmark $M \
         131072 select-merge-reindexed 4096 2>&1 | grep -v "^WARNING" | tee -a $out/log.txt ;;
     bench) timeout 240 $R $J dev.selma.engine.backend.cuda.CudaLongContextBenchmark $M \
