@@ -859,7 +859,7 @@ def evaluate(args, cfg, model, final_base, log):
         g.rng = random.Random(3000 + length)
         mv = [g.multivalue(length, depth=(i + 0.5) / n) for i in range(n)]
         g.rng = random.Random(4000 + length)
-        ga = [g.gathered(length) for i in range(n)] if length >= 1024 else []
+        ga = [g.gathered(length) for _ in range(n)] if length >= 1024 else []
         schemes = ["plain"] + (["crd"] if length > PERIOD else [])
         if length > TRAIN_LEN and args.se_group > 1:
             schemes.append("selfextend")
