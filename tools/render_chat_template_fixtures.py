@@ -20,9 +20,10 @@ apply_chat_template renders with messages=..., tools=<list or None>, documents=N
 add_generation_prompt=..., plus the tokenizer's special tokens (bos_token, eos_token, ...) and any
 extra keyword arguments. Each case below records exactly the variables it was rendered with.
 
-Usage: python3 tools/render_chat_template_fixtures.py   (writes engine/src/test/resources/template/*.json)
+Usage: python3 tools/render_chat_template_fixtures.py   (writes engine/src/test/resources/template/*.fixtures.json.gz)
 """
 
+import gzip
 import json
 from datetime import datetime
 from pathlib import Path
@@ -353,22 +354,24 @@ def features_fixture():
 
 
 def write(path, data):
-    """One case a line: a fifth of the indented size (the repository's size is budgeted), still diffable
-    case by case."""
+    """One case a line, gzipped (a fifteenth of the text: the repository's size is budgeted; `zcat` shows
+    it case by case). mtime 0 so that the same fixtures give the same bytes."""
     head = json.dumps({k: v for k, v in data.items() if k != "cases"}, ensure_ascii=False, indent=1)
     cases = ",\n".join("  " + json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in data["cases"])
-    path.write_text(head[:-2] + ',\n "cases": [\n' + cases + "\n ]\n}\n", encoding="utf-8")
+    text = head[:-2] + ',\n "cases": [\n' + cases + "\n ]\n}\n"
+    with open(path, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9) as z:
+        z.write(text.encode("utf-8"))
 
 
 def main():
     print(f"jinja2 {jinja2.__version__}")
     for name in TEMPLATE_SETS:
         fixture = chat_fixture(name)
-        write(TEMPLATES / f"{name}.fixtures.json", fixture)
+        write(TEMPLATES / f"{name}.fixtures.json.gz", fixture)
         errors = sum(1 for c in fixture["cases"] if "error" in c)
         print(f"{name}: {len(fixture['cases'])} cases ({errors} raise)")
     features = features_fixture()
-    write(TEMPLATES / "features.fixtures.json", features)
+    write(TEMPLATES / "features.fixtures.json.gz", features)
     errors = sum(1 for c in features["cases"] if "error" in c)
     print(f"features: {len(features['cases'])} cases ({errors} raise)")
 

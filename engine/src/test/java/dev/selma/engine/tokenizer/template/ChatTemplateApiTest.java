@@ -21,7 +21,7 @@ class ChatTemplateApiTest {
   @Test
   void toolCallConversationBuiltWithJavaValuesMatchesTransformers() throws Exception {
     Map<String, Object> fixture = new ObjectMapper().readValue(
-        ChatTemplateFixturesTest.resource("qwen2.5.fixtures.json"), Map.class);
+        ChatTemplateFixturesTest.resource("qwen2.5.fixtures.json.gz"), Map.class);
     Map<?, ?> roundTrip = ((List<?>) fixture.get("cases")).stream()
         .map(Map.class::cast)
         .filter(c -> c.get("name").equals("tool_round_trip/add_generation_prompt=True"))

@@ -37,7 +37,7 @@ class ChatTemplateFixturesTest {
   @TestFactory
   Stream<DynamicTest> modelTemplates() {
     return MODEL_TEMPLATES.stream().flatMap(name -> {
-      JsonNode fixture = json(name + ".fixtures.json");
+      JsonNode fixture = json(name + ".fixtures.json.gz");
       ChatTemplate template = ChatTemplate.parse(resource(fixture.get("template").asText())).withClock(clock(fixture));
       List<DynamicTest> tests = new ArrayList<>();
       for (JsonNode c : fixture.get("cases")) {
@@ -57,7 +57,7 @@ class ChatTemplateFixturesTest {
 
   @TestFactory
   Stream<DynamicTest> languageFeatures() {
-    JsonNode fixture = json("features.fixtures.json");
+    JsonNode fixture = json("features.fixtures.json.gz");
     Clock clock = clock(fixture);
     List<DynamicTest> tests = new ArrayList<>();
     for (JsonNode c : fixture.get("cases")) {
@@ -72,7 +72,7 @@ class ChatTemplateFixturesTest {
   @TestFactory
   Stream<DynamicTest> everyModelTemplateHasFixturesForBothGenerationPromptSettings() {
     return MODEL_TEMPLATES.stream().map(name -> DynamicTest.dynamicTest(name, () -> {
-      JsonNode cases = json(name + ".fixtures.json").get("cases");
+      JsonNode cases = json(name + ".fixtures.json.gz").get("cases");
       assertTrue(cases.size() >= 20, name + " has too few fixtures");
       long rendered = 0;
       for (JsonNode c : cases) {
@@ -165,12 +165,14 @@ class ChatTemplateFixturesTest {
     }
   }
 
+  /** A test resource's text; {@code .gz} ones (the generated fixtures) uncompressed. */
   static String resource(String name) {
     try (InputStream in = ChatTemplateFixturesTest.class.getResourceAsStream("/template/" + name)) {
       if (in == null) {
         throw new IllegalStateException("missing test resource /template/" + name);
       }
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      byte[] bytes = name.endsWith(".gz") ? new java.util.zip.GZIPInputStream(in).readAllBytes() : in.readAllBytes();
+      return new String(bytes, StandardCharsets.UTF_8);
     } catch (IOException e) {
       throw new IllegalStateException(name, e);
     }
