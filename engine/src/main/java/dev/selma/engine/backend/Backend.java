@@ -107,6 +107,17 @@ public interface Backend extends AutoCloseable {
   /** Copies row {@code row} of {@code x} to {@code dst}, waiting for earlier operations. */
   void read(Activations x, int row, float[] dst);
 
+  /**
+   * The {@code k} largest values of row {@code row} of {@code x} and its softmax denominator ({@link
+   * TopLogits}), waiting for earlier operations. A GPU computes them where the row is ({@code k ≤
+   * TopLogits.MAX_K}) and copies back 8k bytes instead of the row.
+   */
+  default TopLogits top(Activations x, int row, int k, float inverseTemperature) {
+    float[] values = new float[x.cols()];
+    read(x, row, values);
+    return TopLogits.of(values, k, inverseTemperature);
+  }
+
   @Override
   void close();
 }

@@ -1,6 +1,7 @@
 package dev.selma.engine.generate;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.backend.Logits;
 import dev.selma.engine.llama.DocumentKv;
 import dev.selma.engine.llama.Sequence;
 import java.util.Arrays;
@@ -65,9 +66,9 @@ public final class Generator {
           System.nanoTime() - t0, 0);
     }
     long prefillNanos = System.nanoTime() - t0;
-    float[] logits = prefill.logits;
+    Logits logits = prefill.logits;
 
-    Sampler sampler = new Sampler(request.sampling(), logits.length, prompt);
+    Sampler sampler = new Sampler(request.sampling(), logits.vocabSize(), prompt);
     StopSequences stops = new StopSequences(request.stopSequences());
     StringBuilder out = new StringBuilder();
     int[] generated = new int[Math.min(request.maxNewTokens(), 1024)];
@@ -102,7 +103,7 @@ public final class Generator {
       if (count == request.maxNewTokens() || seq.length() + 1 >= seq.capacity()) {
         break;
       }
-      logits = seq.append(new int[] {token});
+      logits = seq.appendToSample(new int[] {token});
     }
     if (!stops.stopped()) {
       out.append(stops.flush());
@@ -127,7 +128,7 @@ public final class Generator {
     /** Prompt tokens whose keys and values were reused rather than computed for this request. */
     int reused;
     /** The logits of the last token computed. */
-    float[] logits;
+    Logits logits;
 
     Prefill(Sequence seq, int[] prompt, int start, GenerationListener listener, CancellationToken cancel, long t0) {
       this.seq = seq;
@@ -147,7 +148,7 @@ public final class Generator {
           return false;
         }
         int end = Math.min(to, at + seq.maxChunk());
-        logits = seq.append(Arrays.copyOfRange(prompt, at, end));
+        logits = seq.appendToSample(Arrays.copyOfRange(prompt, at, end));
         at = end;
         progress();
       }

@@ -1,6 +1,7 @@
 package dev.selma.engine.generate;
 
-import java.util.Arrays;
+import dev.selma.engine.backend.Logits;
+import dev.selma.engine.backend.TopLogits;
 import java.util.SplittableRandom;
 
 /** Chooses tokens from logits as {@link SamplingParams} say. One sampler per generation. */
@@ -28,30 +29,66 @@ public final class Sampler {
     generated[token]++;
   }
 
-  /** Chooses the next token; {@code logits} is modified. */
+  /** Chooses the next token from logits on the host; {@code logits} is modified. */
   public int sample(float[] logits) {
     applyPenalties(logits);
+    return choose(Logits.of(logits));
+  }
+
+  /**
+   * Chooses the next token from logits wherever they were computed. Only the candidates the rule can
+   * keep are read: the largest k for greedy and top-k, the largest {@link TopLogits#MAX_K} and the
+   * softmax's denominator for top-p and min-p; every logit when a penalty applies or the cut falls
+   * further down. The token is the one {@link #sample(float[])} chooses from the same logits.
+   */
+  public int sample(Logits logits) {
+    if (penalised()) {
+      float[] row = logits.all();
+      applyPenalties(row);
+      logits = Logits.of(row);
+    }
+    return choose(logits);
+  }
+
+  private int choose(Logits logits) {
     if (params.greedy()) {
-      return argmax(logits);
+      return logits.top(1, 0).ids()[0];
     }
     float inv = (float) (1 / params.temperature());
-    for (int i = 0; i < logits.length; i++) {
-      logits[i] *= inv;
+    int n = logits.vocabSize();
+    int k = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+    if (k <= TopLogits.MAX_K) {
+      return draw(logits.top(k, 0), inv, true);
     }
-    int[] candidates = candidates(logits);
-    // Probabilities of the candidates (sorted by logit, descending), then top-p and min-p cuts.
-    double max = logits[candidates[0]];
-    double[] p = new double[candidates.length];
+    if (k == n && (params.topP() < 1 || params.minP() > 0)) {
+      int token = draw(logits.top(TopLogits.MAX_K, inv), inv, false);
+      if (token >= 0) {
+        return token;
+      }
+    }
+    return draw(TopLogits.of(logits.all(), k, 0), inv, true);
+  }
+
+  /**
+   * Draws from candidates (largest first) with probabilities at the temperature, cut by top-p and then
+   * min-p. {@code complete}: the candidates are all there are (their sum is the denominator); else they
+   * are the largest of a row whose denominator they carry, and -1 means the cut falls beyond them.
+   */
+  private int draw(TopLogits c, float inv, boolean complete) {
+    int m = c.size();
+    double max = c.values()[0] * inv;
+    double[] p = new double[m];
     double sum = 0;
-    for (int i = 0; i < candidates.length; i++) {
-      p[i] = Math.exp(logits[candidates[i]] - max);
+    for (int i = 0; i < m; i++) {
+      p[i] = Math.exp((double) (c.values()[i] * inv) - max);
       sum += p[i];
     }
-    int keep = candidates.length;
+    double denominator = complete ? sum : c.expSum();
+    int keep = complete ? m : Integer.MAX_VALUE;
     if (params.topP() < 1) {
       double cumulative = 0;
-      for (int i = 0; i < candidates.length; i++) {
-        cumulative += p[i] / sum;
+      for (int i = 0; i < m; i++) {
+        cumulative += p[i] / denominator;
         if (cumulative >= params.topP()) {
           keep = i + 1;
           break;
@@ -60,11 +97,16 @@ public final class Sampler {
     }
     if (params.minP() > 0) {
       double threshold = params.minP() * p[0];
-      int k = 1;
-      while (k < keep && p[k] >= threshold) {
-        k++;
+      int j = 1;
+      while (j < Math.min(keep, m) && p[j] >= threshold) {
+        j++;
       }
-      keep = k;
+      if (j < Math.min(keep, m)) {
+        keep = j;
+      }
+    }
+    if (keep > m) {
+      return -1;
     }
     double total = 0;
     for (int i = 0; i < keep; i++) {
@@ -74,16 +116,20 @@ public final class Sampler {
     for (int i = 0; i < keep; i++) {
       r -= p[i];
       if (r < 0) {
-        return candidates[i];
+        return c.ids()[i];
       }
     }
-    return candidates[keep - 1];
+    return c.ids()[keep - 1];
+  }
+
+  private boolean penalised() {
+    return params.repetitionPenalty() != 1 || params.frequencyPenalty() != 0 || params.presencePenalty() != 0;
   }
 
   private void applyPenalties(float[] logits) {
     float rep = (float) params.repetitionPenalty();
     float freq = (float) params.frequencyPenalty(), presence = (float) params.presencePenalty();
-    if (rep == 1 && freq == 0 && presence == 0) {
+    if (!penalised()) {
       return;
     }
     for (int i = 0; i < logits.length; i++) {
@@ -94,25 +140,6 @@ public final class Sampler {
         logits[i] -= freq * generated[i] + presence;
       }
     }
-  }
-
-  /** Token ids worth considering, most likely first: the top k, or every token. */
-  private int[] candidates(float[] logits) {
-    int n = logits.length;
-    int k = params.topK() > 0 ? Math.min(params.topK(), n) : n;
-    // Sort (logit, id) pairs packed into longs: descending logit, ties by ascending id.
-    long[] keys = new long[n];
-    for (int i = 0; i < n; i++) {
-      int bits = Float.floatToIntBits(logits[i]);
-      int ordered = bits >= 0 ? bits : bits ^ 0x7FFFFFFF; // monotone in the float value
-      keys[i] = ((long) ~ordered << 32) | i;
-    }
-    Arrays.sort(keys);
-    int[] ids = new int[k];
-    for (int i = 0; i < k; i++) {
-      ids[i] = (int) keys[i];
-    }
-    return ids;
   }
 
   /** The index of the largest value; the lowest index among equals, as torch.argmax. */

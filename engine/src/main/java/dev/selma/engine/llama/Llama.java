@@ -129,14 +129,17 @@ public final class Llama {
     seq.cache.advance(n);
   }
 
-  /** Logits of rows {@code [from, to)} of the last chunk's hidden states, into {@code dst[from..to)}. */
+  /**
+   * Logits of rows {@code [from, to)} of the last chunk's hidden states, into {@code dst[from..to)}; with
+   * {@code dst} null, one row, left in row 0 of {@code ws.logits} on the backend.
+   */
   void logits(Workspace ws, int from, int to, float[][] dst) {
     for (int r = from; r < to; r += ws.logits.rows()) {
       int m = Math.min(ws.logits.rows(), to - r);
       Activations normed = ws.xb.rows(r, r + m), logits = ws.logits.rows(0, m);
       backend.rmsNorm(normed, ws.x.rows(r, r + m), outputNorm, (float) config.rmsNormEps());
       backend.matmul(logits, normed, output);
-      for (int i = 0; i < m; i++) {
+      for (int i = 0; dst != null && i < m; i++) {
         backend.read(logits, i, dst[r + i - from]);
       }
     }

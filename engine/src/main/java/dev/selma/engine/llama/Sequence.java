@@ -2,6 +2,8 @@ package dev.selma.engine.llama;
 
 import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.attention.AttentionStats;
+import dev.selma.engine.backend.Logits;
+import dev.selma.engine.backend.TopLogits;
 import dev.selma.engine.kv.KvCache;
 import dev.selma.engine.kv.KvPage;
 import dev.selma.engine.kv.PageKey;
@@ -52,6 +54,8 @@ public final class Sequence implements AutoCloseable {
    * prompt keeps none of them.
    */
   private int placedFrom = Integer.MAX_VALUE;
+  /** Counts the writes of the workspace's logits, so that a {@link Logits} knows when it went stale. */
+  private long logitsVersion;
 
   Sequence(Llama model, KvCache cache, int maxChunk) {
     if (maxChunk < 1) {
@@ -297,15 +301,28 @@ public final class Sequence implements AutoCloseable {
    * Appends tokens (in chunks of at most {@link #maxChunk()}) and returns the logits of the last one.
    */
   public float[] append(int[] newTokens) {
-    return appendAll(newTokens, false)[0];
+    return appendToSample(newTokens).all();
+  }
+
+  /**
+   * Appends tokens (in chunks of at most {@link #maxChunk()}) and leaves the logits of the last one
+   * where the backend computed them, for a sampler to take what it needs: on a GPU the few largest
+   * rather than a vocabulary-sized row. They can be read until the sequence appends again or closes.
+   */
+  public Logits appendToSample(int[] newTokens) {
+    forward(newTokens, null);
+    return new LastLogits(++logitsVersion);
   }
 
   /** Appends tokens and returns the logits of every one of them (for tests and scoring). */
   public float[][] appendAllLogits(int[] newTokens) {
-    return appendAll(newTokens, true);
+    float[][] out = new float[newTokens.length][model.config().vocabSize()];
+    forward(newTokens, out);
+    return out;
   }
 
-  private float[][] appendAll(int[] newTokens, boolean all) {
+  /** Runs the tokens; logits of every one into {@code all}, or of the last one left in the workspace. */
+  private void forward(int[] newTokens, float[][] all) {
     if (newTokens.length == 0) {
       throw new IllegalArgumentException("no tokens to append");
     }
@@ -313,8 +330,7 @@ public final class Sequence implements AutoCloseable {
       throw new IllegalArgumentException("sequence of " + (length() + newTokens.length)
           + " tokens exceeds the capacity of " + capacity());
     }
-    int vocab = model.config().vocabSize();
-    float[][] out = new float[all ? newTokens.length : 1][vocab];
+    logitsVersion++; // whatever logits the workspace held are overwritten from here on
     for (int from = 0; from < newTokens.length; from += maxChunk) {
       int to = Math.min(newTokens.length, from + maxChunk);
       int[] chunk = Arrays.copyOfRange(newTokens, from, to);
@@ -322,14 +338,46 @@ public final class Sequence implements AutoCloseable {
       model.forwardChunk(this, chunk);
       record(start, chunk);
       offerFullPages();
-      if (all) {
-        float[][] rows = Arrays.copyOfRange(out, from, to);
-        model.logits(workspace, 0, chunk.length, rows);
+      if (all != null) {
+        model.logits(workspace, 0, chunk.length, Arrays.copyOfRange(all, from, to));
       } else if (to == newTokens.length) {
-        model.logits(workspace, chunk.length - 1, chunk.length, out);
+        model.logits(workspace, chunk.length - 1, chunk.length, null);
       }
     }
-    return out;
+  }
+
+  /** The last token's logits in row 0 of the workspace's logits, while no later append overwrote them. */
+  private final class LastLogits implements Logits {
+    private final long version;
+
+    LastLogits(long version) {
+      this.version = version;
+    }
+
+    @Override
+    public int vocabSize() {
+      return model.config().vocabSize();
+    }
+
+    @Override
+    public float[] all() {
+      check();
+      float[] row = new float[vocabSize()];
+      model.backend().read(workspace.logits, 0, row);
+      return row;
+    }
+
+    @Override
+    public TopLogits top(int k, float inverseTemperature) {
+      check();
+      return model.backend().top(workspace.logits, 0, k, inverseTemperature);
+    }
+
+    private void check() {
+      if (version != logitsVersion) {
+        throw new IllegalStateException("these logits are gone: the sequence appended tokens since, or closed");
+      }
+    }
   }
 
   private void record(int start, int[] chunk) {
@@ -362,6 +410,7 @@ public final class Sequence implements AutoCloseable {
 
   @Override
   public void close() {
+    logitsVersion++;
     if (prefixCache != null) {
       unkeyFrom(0);
     }

@@ -5,6 +5,7 @@ import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.attention.Rope;
 import dev.selma.engine.backend.Activations;
 import dev.selma.engine.backend.Backend;
+import dev.selma.engine.backend.TopLogits;
 import dev.selma.engine.backend.Weight;
 import dev.selma.engine.kv.KvCache;
 import dev.selma.engine.kv.KvPrecision;
@@ -31,6 +32,8 @@ public final class CudaBackend implements Backend {
   /** Floats converted per step when a weight is uploaded as fp32 and stored as bf16. */
   private static final int CONVERT_FLOATS = 4 << 20;
   private static final int THREADS = 256;
+  /** Threads of logits_top's one block (TOP_THREADS in logits_top.cu). */
+  private static final int TOP_THREADS = 1024;
   /** Tokens per KV page on the GPU ({@code KV_PAGE} in kv_layout.cuh), the prefix cache's unit there. */
   public static final int KV_PAGE_TOKENS = CudaKvCache.PAGE;
   /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
@@ -44,7 +47,7 @@ public final class CudaBackend implements Backend {
   private final Staging staging;
   private final Cublas cublas;
   private final CudaAttention attention;
-  private DeviceBuffer gemmInput, loadScratch, weightScratch;
+  private DeviceBuffer gemmInput, loadScratch, weightScratch, topScratch;
   private final java.util.Map<Long, java.util.ArrayDeque<jcuda.Pointer>> pinnedPool = new java.util.HashMap<>();
   private boolean closed;
 
@@ -502,6 +505,30 @@ public final class CudaBackend implements Backend {
       throw new IndexOutOfBoundsException("row " + row + " of " + a.rows());
     }
     staging.download(a.storage().buffer, a.offset(row), dst, a.cols());
+  }
+
+  @Override
+  public synchronized TopLogits top(Activations x, int row, int k, float inverseTemperature) {
+    enter();
+    CudaActivations a = (CudaActivations) x;
+    if (row < 0 || row >= a.rows()) {
+      throw new IndexOutOfBoundsException("row " + row + " of " + a.rows());
+    }
+    if (k > TopLogits.MAX_K) {
+      return Backend.super.top(x, row, k, inverseTemperature);
+    }
+    if (k < 1 || k > a.cols()) {
+      throw new IllegalArgumentException("top " + k + " of " + a.cols() + " logits");
+    }
+    // logits_top.cu writes the denominator (a double), then k ids, then k values.
+    topScratch = grow(topScratch, 8 + 8L * TopLogits.MAX_K, "the largest logits");
+    device.launch("logits_top", 1, 1, TOP_THREADS, 0, a.address(row), a.cols(), k, inverseTemperature,
+        topScratch.address());
+    MemorySegment host = MemorySegment.ofArray(new long[1 + k]);
+    staging.download(topScratch, 0, host);
+    int[] ids = host.asSlice(8, 4L * k).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
+    float[] values = host.asSlice(8 + 4L * k, 4L * k).toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
+    return new TopLogits(ids, values, host.get(java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0));
   }
 
   /** Launches a grid-stride kernel over {@code n} elements. */

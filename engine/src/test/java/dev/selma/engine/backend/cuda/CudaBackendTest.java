@@ -10,14 +10,21 @@ import dev.selma.engine.attention.AttentionConfig.CrdNtk;
 import dev.selma.engine.attention.AttentionConfig.Reindexed;
 import dev.selma.engine.attention.AttentionConfig.SelfExtend;
 import dev.selma.engine.attention.AttentionStats;
+import dev.selma.engine.backend.Activations;
+import dev.selma.engine.backend.TopLogits;
+import dev.selma.engine.backend.TopLogitsTest;
+import dev.selma.engine.backend.Weight;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.backend.cuda.CudaOptions.Precision;
 import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.RandomModel;
 import dev.selma.engine.llama.Sequence;
+import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.LlamaWeights;
 import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.Tensor;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -184,6 +191,29 @@ class CudaBackendTest {
       worst = Math.max(worst, relativeDifference(expected[t], actual[t]));
     }
     return worst;
+  }
+
+  /** logits_top.cu against the definition, {@link TopLogits#of}: vocabularies of Mistral and Llama 3. */
+  @Test
+  void theLargestLogitsOnTheGpuAreTheDefinitions() {
+    for (int n : new int[] {32000, 128256}) {
+      float[][] rows = TopLogitsTest.rows(n);
+      for (int r = 0; r < rows.length; r++) {
+        MemorySegment data = MemorySegment.ofArray(rows[r]);
+        Weight table = bf16.load(new Tensor("row", GgmlType.F32, new long[] {1, n}, data));
+        Activations x = bf16.allocate(1, n);
+        bf16.embed(x, table, new int[] {0});
+        float inv = r == 2 ? 0 : 1 / 0.8f; // row 2 holds infinities, whose softmax is undefined
+        for (int k : new int[] {1, 2, 40, 1000, TopLogits.MAX_K}) {
+          TopLogits host = TopLogits.of(rows[r], k, inv), gpu = bf16.top(x, 0, k, inv);
+          String what = "row " + r + " of " + n + ", k " + k;
+          assertArrayEquals(host.ids(), gpu.ids(), what);
+          assertArrayEquals(host.values(), gpu.values(), what);
+          assertEquals(host.expSum(), gpu.expSum(), 1e-5 * host.expSum() + 1e-30, what);
+        }
+        bf16.free(x);
+      }
+    }
   }
 
   @Test
