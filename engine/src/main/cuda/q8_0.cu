@@ -2,7 +2,8 @@
 // split so that loads are aligned: the quants [rows][cols] as int8, then the scales [rows][cols / 32]
 // as fp16 (CudaWeight.q8Scales). q8_0_unpack splits the file's 34-byte blocks into that layout at load;
 // gemv_q8_0_R is the decode product (bound by memory bandwidth, it reads 1.06 bytes a weight where bf16
-// reads 2); q8_0_to_bf16 dequantizes a matrix for a prefill GEMM (cuBLAS); embed_q8_0 gathers token rows.
+// reads 2), gemv3_q8_0 and gemv_swiglu_q8_0 its fused forms for one token; q8_0_to_bf16 dequantizes a
+// matrix for a prefill GEMM (cuBLAS); embed_q8_0 gathers token rows.
 #include <cuda_fp16.h>
 #include "common.cuh"
 
@@ -40,9 +41,11 @@ __device__ __forceinline__ float4 q8x4_to_float(int word) {
 #define Q8_ROWS 4
 #define Q8_WARPS 8
 
+// Leaves the dot products of rows [row0, row0 + Q8_ROWS) with the R activation rows in sums[w][r],
+// visible to the whole block. Every thread of the block calls it.
 template <int R>
-__device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
-                                              int out, int row0, bool accumulate) {
+__device__ __forceinline__ void q8_block_dots(const int8_t* qs, const __half* scales, const float* x, int in, int out,
+                                              int row0, float (*sums)[R]) {
   constexpr int W = Q8_ROWS;
   __shared__ float partial[Q8_WARPS][W][R];
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -58,7 +61,7 @@ __device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const 
     float s[W];
 #pragma unroll
     for (int w = 0; w < W; w++) {
-      size_t row = min(row0 + w, out - 1);  // past the last row: repeat it, the sums are not written
+      size_t row = min(row0 + w, out - 1);  // past the last row: repeat it, the sums are not used
       p[w] = __ldcs(reinterpret_cast<const int4*>(qs + row * in) + v);
       s[w] = __half2float(scales[row * blocks + (v >> 1)]);
     }
@@ -93,8 +96,20 @@ __device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const 
     float sum = 0.f;
 #pragma unroll
     for (int i = 0; i < Q8_WARPS; i++) sum += partial[i][w][r];
+    sums[w][r] = sum;
+  }
+  __syncthreads();  // sums are complete, and partial may be used again
+}
+
+template <int R>
+__device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
+                                              int out, int row0, bool accumulate) {
+  __shared__ float sums[Q8_ROWS][R];
+  q8_block_dots<R>(qs, scales, x, in, out, row0, sums);
+  if (threadIdx.x < Q8_ROWS * R) {
+    int w = threadIdx.x / R, r = threadIdx.x % R;
     size_t at = (size_t)r * out + row0 + w;
-    if (row0 + w < out) y[at] = accumulate ? y[at] + sum : sum;
+    if (row0 + w < out) y[at] = accumulate ? y[at] + sums[w][r] : sums[w][r];
   }
 }
 
@@ -111,6 +126,37 @@ GEMV_Q8_0_KERNEL(1)
 GEMV_Q8_0_KERNEL(2)
 GEMV_Q8_0_KERNEL(3)
 GEMV_Q8_0_KERNEL(4)
+
+// One token's q, k and v in one launch (as gemv3_bf16): blocks [0, b0) take W0's rows, the next b1
+// W1's, then W2's, b_i = ceil(out_i / Q8_ROWS).
+extern "C" __global__ void __launch_bounds__(Q8_WARPS * 32) gemv3_q8_0(
+    float* y0, float* y1, float* y2, const int8_t* q0, const int8_t* q1, const int8_t* q2, const __half* s0,
+    const __half* s1, const __half* s2, const float* x, int in, int out0, int out1, int out2) {
+  int b = blockIdx.x, b0 = (out0 + Q8_ROWS - 1) / Q8_ROWS, b1 = (out1 + Q8_ROWS - 1) / Q8_ROWS;
+  if (b < b0) {
+    q8_gemv_block<1>(y0, q0, s0, x, in, out0, b * Q8_ROWS, false);
+  } else if ((b -= b0) < b1) {
+    q8_gemv_block<1>(y1, q1, s1, x, in, out1, b * Q8_ROWS, false);
+  } else {
+    b -= b1;
+    q8_gemv_block<1>(y2, q2, s2, x, in, out2, b * Q8_ROWS, false);
+  }
+}
+
+// One token's SwiGLU MLP first half (as gemv_swiglu_bf16): y = silu(Wg x) * (Wu x), a block taking
+// Q8_ROWS rows of each weight.
+extern "C" __global__ void __launch_bounds__(Q8_WARPS * 32) gemv_swiglu_q8_0(
+    float* y, const int8_t* qg, const __half* sg, const int8_t* qu, const __half* su, const float* x, int in,
+    int out) {
+  __shared__ float g[Q8_ROWS][1], u[Q8_ROWS][1];
+  int row0 = blockIdx.x * Q8_ROWS;
+  q8_block_dots<1>(qg, sg, x, in, out, row0, g);
+  q8_block_dots<1>(qu, su, x, in, out, row0, u);
+  if (threadIdx.x < Q8_ROWS && row0 + threadIdx.x < out) {
+    float a = g[threadIdx.x][0];
+    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x][0];
+  }
+}
 
 extern "C" __global__ void q8_0_to_bf16(__nv_bfloat16* dst, const int8_t* qs, const __half* scales, long long n) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)

@@ -361,9 +361,18 @@ public final class CudaBackend implements Backend {
     CudaWeight[] ws = {(CudaWeight) wq, (CudaWeight) wk, (CudaWeight) wv};
     int tokens = in.rows();
     boolean oneLaunch = tokens >= 1 && tokens <= GEMV_ROWS && in.cols() % 8 == 0;
+    boolean q8 = tokens == 1;
     for (int i = 0; i < 3; i++) {
       checkProduct(outs[i], in, ws[i]);
       oneLaunch &= ws[i].type() == GgmlType.BF16;
+      q8 &= ws[i].type() == GgmlType.Q8_0;
+    }
+    if (q8) {
+      int blocks = ceilDiv(ws[0].rows(), Q8_ROWS) + ceilDiv(ws[1].rows(), Q8_ROWS) + ceilDiv(ws[2].rows(), Q8_ROWS);
+      device.launch("gemv3_q8_0", blocks, 1, Q8_THREADS, 0, outs[0].address(), outs[1].address(), outs[2].address(),
+          ws[0].address(), ws[1].address(), ws[2].address(), ws[0].q8Scales(), ws[1].q8Scales(), ws[2].q8Scales(),
+          in.address(), in.cols(), ws[0].rows(), ws[1].rows(), ws[2].rows());
+      return;
     }
     if (!oneLaunch) {
       for (int i = 0; i < 3; i++) {
@@ -430,6 +439,13 @@ public final class CudaBackend implements Backend {
     CudaActivations g = (CudaActivations) gate, in = (CudaActivations) x;
     CudaWeight wg = (CudaWeight) wGate, wu = (CudaWeight) wUp;
     int tokens = in.rows();
+    if (tokens == 1 && wg.type() == GgmlType.Q8_0 && wu.type() == GgmlType.Q8_0 && wg.rows() == wu.rows()
+        && wg.cols() == wu.cols()) {
+      check(in.cols() == wg.cols() && g.cols() == wg.rows() && g.rows() >= 1, "matmulSwiglu shapes");
+      device.launch("gemv_swiglu_q8_0", ceilDiv(wg.rows(), Q8_ROWS), 1, Q8_THREADS, 0, g.address(), wg.address(),
+          wg.q8Scales(), wu.address(), wu.q8Scales(), in.address(), wg.cols(), wg.rows());
+      return;
+    }
     if (tokens > GEMV_ROWS || wg.type() != GgmlType.BF16 || wu.type() != GgmlType.BF16 || wg.cols() % 8 != 0
         || wg.rows() != wu.rows() || wg.cols() != wu.cols()) {
       Backend.super.matmulSwiglu(gate, up, x, wGate, wUp);
