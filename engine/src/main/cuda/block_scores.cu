@@ -1,6 +1,6 @@
 // Select-and-merge block scoring: means of complete blocks assembled from granule sums, or the
 // element-wise bounds of each complete block's keys, then the dot products of query-block means with
-// key-block means (selection MEAN), or with the bounds (selection BOUND), for block_topk to rank. The
+// key-block means (selection MEAN), or with the bounds (BOUND, QUERY), for block_topk to rank. The
 // key blocks' summaries are kept by the KV cache between chunks (CudaKvCache.BlockSummaries): a chunk
 // computes those of the blocks completed since the last.
 #include "kv_layout.cuh"
@@ -18,6 +18,19 @@ extern "C" __global__ void block_means(const long long* pages, long long sum_off
     for (int g = block * per_block; g < (block + 1) * per_block; g++)
       acc += inv * kv_sum_row(pages, sum_offset, layer, kv_heads, head_dim, h, g)[d];
     out[d] = acc;
+  }
+}
+
+// The query side of a decode token that ranks with its own query (selection QUERY): the mean of each KV
+// head's query heads, means[head][dim], from the token's queries q[(head·group + g)·head_dim + dim] (before
+// RoPE, as the sums are), accumulated as the CPU backend does.
+extern "C" __global__ void token_query_means(const float* q, int group, int head_dim, float* means) {
+  int h = blockIdx.x;
+  float inv = 1.0f / group;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0.f;
+    for (int g = 0; g < group; g++) acc = fmaf(q[((size_t)h * group + g) * head_dim + d], inv, acc);
+    means[(size_t)h * head_dim + d] = acc;
   }
 }
 

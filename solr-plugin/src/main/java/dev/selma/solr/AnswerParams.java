@@ -160,8 +160,8 @@ public record AnswerParams(String question, String model, int budget, int maxNew
           integer(params, ATTENTION_TOP_K, d.topK(), 1), integer(params, MERGE, d.merge(), 1),
           integer(params, SINK_BLOCKS, d.sinkBlocks(), 0), integer(params, WINDOW_BLOCKS, d.windowBlocks(), 0), p,
           decimal(params, NTK_SCALE, 1),
-          choice(params, SELECTION, List.of("mean", "bound"), List.of(), "block selection").equals("mean")
-              ? AttentionConfig.Selection.MEAN : AttentionConfig.Selection.BOUND);
+          AttentionConfig.Selection.named(
+              choice(params, SELECTION, List.of("mean", "bound", "query"), List.of(), "block selection")));
     } catch (IllegalArgumentException e) {
       throw bad(ATTENTION + "/" + POSITIONS + ": " + e.getMessage());
     }

@@ -47,13 +47,48 @@ public record AttentionConfig(
      * It rewards blocks that resemble the average query, so a single distinctive key (a needle among
      * repetitive text) can rank below the filler.
      */
-    MEAN,
+    MEAN("mean"),
     /**
      * {@code Σ_d max(q_d·min_d, q_d·max_d)} over the element-wise minimum and maximum of the block's
      * keys: an upper bound of {@code q · k} for any key k of the block (as Quest, arXiv 2406.10774),
-     * so a block holding one key that matches the query ranks high. CPU backend only for now.
+     * so a block holding one key that matches the query ranks high.
      */
-    BOUND
+    BOUND("bound"),
+    /**
+     * BOUND, and a chunk of one token (a decode step, and the prompt's last token, which generation
+     * runs alone) ranks with its own query (the mean of its KV head's query heads) instead of the
+     * preceding group's blocks, as Quest chooses per decode step: the question at the end of a prompt,
+     * not the text before it, chooses what the answer reads. Such a token no longer computes what it
+     * computes inside a longer chunk, so its pages are not offered to the prefix cache
+     * ({@link #tokenChooses}).
+     */
+    QUERY("query");
+
+    private final String label;
+
+    Selection(String label) {
+      this.label = label;
+    }
+
+    /** The name in parameters, metadata and the command line. */
+    public String label() {
+      return label;
+    }
+
+    /** Whether blocks are scored by their keys' bounds (BOUND and QUERY) rather than their means. */
+    public boolean bounds() {
+      return this != MEAN;
+    }
+
+    /** The selection called {@code name} (case-insensitive). */
+    public static Selection named(String name) {
+      for (Selection s : values()) {
+        if (s.label.equalsIgnoreCase(name)) {
+          return s;
+        }
+      }
+      throw new IllegalArgumentException("unknown selection '" + name + "'; use mean, bound or query");
+    }
   }
 
   /**
@@ -188,6 +223,19 @@ public record AttentionConfig(
 
   public AttentionConfig withNtkScale(double s) {
     return new AttentionConfig(scheme, blockSize, topK, merge, sinkBlocks, windowBlocks, positions, s, selection);
+  }
+
+  /**
+   * Whether a chunk of the one token at {@code position} chooses blocks with its own query
+   * ({@link Selection#QUERY}): select-and-merge with more candidates before the token's group than it
+   * chooses. Otherwise every candidate is read, and the token computes what it would in any chunk.
+   */
+  public boolean tokenChooses(int position) {
+    if (scheme != Scheme.SELECT_AND_MERGE || selection != Selection.QUERY) {
+      return false;
+    }
+    int windowStart = Math.max(0, position / blockSize / merge * merge - windowBlocks);
+    return windowStart - Math.min(sinkBlocks, windowStart) > topK;
   }
 
   /**

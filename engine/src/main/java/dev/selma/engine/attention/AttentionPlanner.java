@@ -27,7 +27,11 @@ import java.util.Arrays;
  * keys would depend on later tokens of its group, and decoding one token at a time would choose
  * differently from a prefill of the same text. Choosing with the preceding blocks keeps attention
  * causal and makes every chunking, decode included, compute the same thing; the cost is a lag of
- * one group, which the window and the group's own blocks (read densely) cover.
+ * one group, which the window and the group's own blocks (read densely) cover. The lag matters at the
+ * end of a prompt: the question sits in the last group, whose blocks are chosen by the text before
+ * it. Under {@link AttentionConfig.Selection#QUERY} a chunk of one token (a decode step, or the
+ * prompt's last token run alone) ranks the candidates with its own query instead, one list, no
+ * interleaving; such a token then computes differently than inside a longer chunk.
  *
  * <p>GQA: the query heads of a KV head share its choice, scored with the mean of their query means.
  * The dot product is linear, so this ranks exactly as the sum of the heads' scores would.
@@ -38,11 +42,18 @@ import java.util.Arrays;
 public final class AttentionPlanner {
   private AttentionPlanner() {}
 
+  /**
+   * The {@code queryBlock} that stands for the chunk's one token, when it chooses with its own query
+   * ({@link AttentionConfig#tokenChooses}).
+   */
+  public static final int TOKEN = -1;
+
   /** Correlation scores of block means, computed by the backend that holds them. */
   public interface BlockScorer {
     /**
-     * Writes {@code dot(queryMean(kvHead, queryBlock), keyMean(kvHead, j))} to {@code dst[j − from]}
-     * for every key block {@code j} in {@code [from, to)}. Only complete blocks are asked for.
+     * Writes {@code dot(queryMean(kvHead, queryBlock), keyMean(kvHead, j))} (or the bound score) to
+     * {@code dst[j − from]} for every key block {@code j} in {@code [from, to)}; for {@link #TOKEN}, the
+     * mean of the chunk's one token's query heads of {@code kvHead}. Only complete blocks are asked for.
      */
     void score(int kvHead, int queryBlock, int from, int to, float[] dst);
   }
@@ -80,6 +91,7 @@ public final class AttentionPlanner {
       throw new IllegalArgumentException("chunk [" + chunkStart + ", +" + chunkLength + ") is empty or negative");
     }
     int b = config.blockSize(), keyLength = chunkStart + chunkLength;
+    boolean tokenChooses = chunkLength == 1 && config.tokenChooses(chunkStart);
     int groupTokens = config.scheme() == Scheme.DENSE ? Integer.MAX_VALUE : config.merge() * b;
     int firstGroup = config.scheme() == Scheme.DENSE ? 0 : chunkStart / groupTokens;
     int lastGroup = config.scheme() == Scheme.DENSE ? 0 : (keyLength - 1) / groupTokens;
@@ -100,7 +112,7 @@ public final class AttentionPlanner {
           int first = g * config.merge();
           int windowStart = Math.max(0, first - config.windowBlocks());
           int sinks = Math.min(config.sinkBlocks(), windowStart);
-          int[] chosen = choose(config, ranker, h, first, sinks, windowStart);
+          int[] chosen = choose(config, ranker, h, first, sinks, windowStart, tokenChooses);
           out.entry(config, sinks, windowStart, chosen, lastBlock);
         }
       }
@@ -110,7 +122,7 @@ public final class AttentionPlanner {
 
   /** The chosen blocks among candidates {@code [from, to)}, ascending. */
   private static int[] choose(AttentionConfig config, BlockRanker ranker, int kvHead, int firstOfGroup, int from,
-      int to) {
+      int to, boolean tokenChooses) {
     int candidates = to - from, k = config.topK();
     if (candidates <= 0) {
       return new int[0];
@@ -119,6 +131,11 @@ public final class AttentionPlanner {
       int[] all = new int[candidates];
       Arrays.setAll(all, i -> from + i);
       return all;
+    }
+    if (tokenChooses) {
+      int[] chosen = ranker.best(kvHead, TOKEN, from, to, k);
+      Arrays.sort(chosen);
+      return chosen;
     }
     // Candidates exist only when the group starts past them, so the selecting blocks before it are complete.
     int selectingFrom = Math.max(0, firstOfGroup - config.merge());

@@ -56,11 +56,10 @@ public record AttentionProfile(int trainedWindow, AttentionConfig longContext) {
 
   private static AttentionConfig.Selection selection(GgufMetadata metadata) throws ModelFormatException {
     String s = metadata.getString("selma.recommended.selection", "mean");
-    return switch (s.toLowerCase(Locale.ROOT)) {
-      case "mean" -> AttentionConfig.Selection.MEAN;
-      case "bound" -> AttentionConfig.Selection.BOUND;
-      default -> throw new ModelFormatException(metadata.file(), "selma.recommended.selection",
-          "unknown selection '" + s + "'; Selma knows mean and bound");
-    };
+    try {
+      return AttentionConfig.Selection.named(s);
+    } catch (IllegalArgumentException e) {
+      throw new ModelFormatException(metadata.file(), "selma.recommended.selection", e.getMessage());
+    }
   }
 }

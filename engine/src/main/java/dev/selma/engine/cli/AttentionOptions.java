@@ -21,7 +21,8 @@ final class AttentionOptions {
   int merge;
 
   @Option(names = "--selection", defaultValue = "mean",
-      description = "how select-merge ranks blocks: mean (the paper's) or bound (key bounds; CPU only)")
+      description = "how select-merge ranks blocks: mean (the paper's), bound (key bounds), or query (key bounds, and a "
+          + "decode step ranks with its own query)")
   String selection;
 
   @Option(names = "--sink-blocks", defaultValue = "1") int sinkBlocks;
@@ -65,11 +66,7 @@ final class AttentionOptions {
       default -> throw new IllegalArgumentException(
           "unknown positions '" + positions + "'; use original, reindexed, self-extend or crd");
     };
-    AttentionConfig.Selection sel = switch (selection.toLowerCase(Locale.ROOT)) {
-      case "mean" -> AttentionConfig.Selection.MEAN;
-      case "bound" -> AttentionConfig.Selection.BOUND;
-      default -> throw new IllegalArgumentException("unknown selection '" + selection + "'; use mean or bound");
-    };
+    AttentionConfig.Selection sel = AttentionConfig.Selection.named(selection);
     return new AttentionConfig(s, blockSize, topK, merge, sinkBlocks, windowBlocks, p, ntkScale, sel);
   }
 }

@@ -22,7 +22,9 @@ public enum Scheme {
   /** Select-and-merge with blocks ranked by key bounds (Selection.BOUND), re-indexed positions. */
   SELECT_MERGE_BOUND_REINDEXED,
   /** Select-and-merge with blocks ranked by key bounds (Selection.BOUND), Self-Extend positions. */
-  SELECT_MERGE_BOUND_SELF_EXTEND;
+  SELECT_MERGE_BOUND_SELF_EXTEND,
+  /** As SELECT_MERGE_BOUND_REINDEXED, with decode steps ranking by their own query (Selection.QUERY). */
+  SELECT_MERGE_QUERY_REINDEXED;
 
   /**
    * The configuration for prompts of {@code length} tokens on a model trained on {@code trainedWindow},
@@ -48,6 +50,8 @@ public enum Scheme {
           .withPositions(new AttentionConfig.Reindexed());
       case SELECT_MERGE_BOUND_SELF_EXTEND -> sm.withSelection(AttentionConfig.Selection.BOUND)
           .withPositions(selfExtend(length, trainedWindow));
+      case SELECT_MERGE_QUERY_REINDEXED -> sm.withSelection(AttentionConfig.Selection.QUERY)
+          .withPositions(new AttentionConfig.Reindexed());
     };
   }
 
@@ -66,8 +70,7 @@ public enum Scheme {
         return s;
       }
     }
-    throw new IllegalArgumentException("unknown scheme '" + label + "'; use one of dense, self-extend, select-merge, "
-        + "select-merge-reindexed, select-merge-self-extend, select-merge-bound-reindexed, "
-        + "select-merge-bound-self-extend");
+    throw new IllegalArgumentException("unknown scheme '" + label + "'; use one of " + String.join(", ",
+        java.util.Arrays.stream(values()).map(Scheme::label).toList()));
   }
 }

@@ -148,6 +148,9 @@ public final class Generator {
           return false;
         }
         int end = Math.min(to, at + seq.maxChunk());
+        if (end == prompt.length && end - at > 1 && seq.attention().tokenChooses(end - 1)) {
+          end--; // the prompt's last token runs alone, so that it chooses blocks with its own query
+        }
         logits = seq.appendToSample(Arrays.copyOfRange(prompt, at, end));
         at = end;
         progress();

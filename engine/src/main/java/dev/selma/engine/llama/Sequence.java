@@ -48,12 +48,12 @@ public final class Sequence implements AutoCloseable {
    */
   private boolean mixedAttention;
   /**
-   * The first token whose keys and values were {@linkplain #place placed} from a document's own
-   * encoding rather than computed here, or {@link Integer#MAX_VALUE}. From there on the pages are
-   * not what their tokens compute in order: they are never offered to the prefix cache, and a later
-   * prompt keeps none of them.
+   * The first token whose keys and values are not what a prefill of the tokens computes, or {@link
+   * Integer#MAX_VALUE}: {@linkplain #place placed} from a document's own encoding, or computed by a
+   * one-token chunk that chose its blocks with its own query ({@link AttentionConfig#tokenChooses}).
+   * From there on the pages are never offered to the prefix cache, and a later prompt keeps none of them.
    */
-  private int placedFrom = Integer.MAX_VALUE;
+  private int inexactFrom = Integer.MAX_VALUE;
   /** Counts the writes of the workspace's logits, so that a {@link Logits} knows when it went stale. */
   private long logitsVersion;
 
@@ -187,11 +187,11 @@ public final class Sequence implements AutoCloseable {
   }
 
   /**
-   * Tokens from the start whose keys and values are what the tokens compute in order: all of them,
-   * unless documents were {@linkplain #place placed}.
+   * Tokens from the start whose keys and values are what a prefill of the tokens computes: all of
+   * them, unless documents were {@linkplain #place placed} or a decode step chose by its own query.
    */
   public int exactLength() {
-    return Math.min(length(), placedFrom);
+    return Math.min(length(), inexactFrom);
   }
 
   /** Whether the sequence shares pages through a prefix cache, which document reuse needs. */
@@ -248,7 +248,7 @@ public final class Sequence implements AutoCloseable {
     // the prompt "prefix + document", which no request sent.
     try {
       for (int at = from; at < to; at += maxChunk) {
-        model.forwardChunk(this, Arrays.copyOfRange(prompt, at, Math.min(to, at + maxChunk)));
+        run(Arrays.copyOfRange(prompt, at, Math.min(to, at + maxChunk)));
       }
       rows.append(paged, prefix, prefix + n);
       truncate(prefix);
@@ -277,7 +277,7 @@ public final class Sequence implements AutoCloseable {
     }
     ((PagedKvCache) cache).append(document.rows, from, to);
     record(start, Arrays.copyOfRange(document.tokens, from, to));
-    placedFrom = Math.min(placedFrom, start);
+    inexactFrom = Math.min(inexactFrom, start);
   }
 
   public int capacity() {
@@ -335,7 +335,7 @@ public final class Sequence implements AutoCloseable {
       int to = Math.min(newTokens.length, from + maxChunk);
       int[] chunk = Arrays.copyOfRange(newTokens, from, to);
       int start = length();
-      model.forwardChunk(this, chunk);
+      run(chunk);
       record(start, chunk);
       offerFullPages();
       if (all != null) {
@@ -380,6 +380,15 @@ public final class Sequence implements AutoCloseable {
     }
   }
 
+  /** Runs a chunk through the model, noting where the keys and values stop being a prefill's. */
+  private void run(int[] chunk) {
+    int start = length();
+    if (chunk.length == 1 && attention.tokenChooses(start)) {
+      inexactFrom = Math.min(inexactFrom, start);
+    }
+    model.forwardChunk(this, chunk);
+  }
+
   private void record(int start, int[] chunk) {
     if (start + chunk.length > tokens.length) {
       tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, start + chunk.length));
@@ -396,14 +405,14 @@ public final class Sequence implements AutoCloseable {
     if (length == 0) {
       mixedAttention = false;
     }
-    if (length <= placedFrom) {
-      placedFrom = Integer.MAX_VALUE;
+    if (length <= inexactFrom) {
+      inexactFrom = Integer.MAX_VALUE;
     }
     if (kept < length) {
       // The cache cut at a block-sum boundary: recompute the rest from the tokens.
       int[] rest = Arrays.copyOfRange(tokens, kept, length);
       for (int from = 0; from < rest.length; from += maxChunk) {
-        model.forwardChunk(this, Arrays.copyOfRange(rest, from, Math.min(rest.length, from + maxChunk)));
+        run(Arrays.copyOfRange(rest, from, Math.min(rest.length, from + maxChunk)));
       }
     }
   }

@@ -103,6 +103,41 @@ class AttentionPlannerTest {
   }
 
   @Test
+  void underQuerySelectionADecodeTokenRanksWithItsOwnQueryAndLongerChunksWithTheBlocksBefore() {
+    AttentionConfig c = AttentionConfig.selectAndMerge(16, 4, 4, 1, 2).withSelection(AttentionConfig.Selection.QUERY);
+    List<int[]> asked = new ArrayList<>();
+    BlockScorer recording = (head, queryBlock, from, to, dst) -> {
+      asked.add(new int[] {queryBlock, from, to});
+      HASHED.score(head, queryBlock, from, to, dst);
+    };
+    for (int t = 0; t < 3000; t += 7) {
+      int first = t / 64 * 4;
+      boolean chooses = first - 2 - 1 > 4;
+      assertEquals(chooses, c.tokenChooses(t), "token " + t);
+      asked.clear();
+      AttentionPlan p = AttentionPlanner.plan(c, t, 1, 2, recording);
+      assertEquals(chooses ? 2 : 0, asked.size(), "one ranking per KV head, only when top-k must choose");
+      for (int[] a : asked) {
+        assertArrayEquals(new int[] {AttentionPlanner.TOKEN, 1, first - 2}, a, "token " + t);
+      }
+      if (chooses) {
+        // The token's own top 4 of the candidates, ascending, then the window and its own blocks.
+        float[] scores = new float[first - 3];
+        HASHED.score(1, AttentionPlanner.TOKEN, 1, first - 2, scores);
+        int[] best = IntStream.range(0, scores.length).boxed()
+            .sorted((a, b) -> Float.compare(scores[b], scores[a])).limit(4).mapToInt(i -> i + 1).sorted().toArray();
+        int[] expected = IntStream.concat(IntStream.concat(IntStream.of(0), Arrays.stream(best)),
+            IntStream.rangeClosed(first - 2, t / 16)).toArray();
+        assertArrayEquals(expected, blocks(p, 0, 1), "token " + t);
+      }
+      // A longer chunk chooses as BOUND does, with the blocks before each group.
+      asked.clear();
+      AttentionPlanner.plan(c, t, 2, 2, recording);
+      assertTrue(asked.stream().allMatch(a -> a[0] >= 0), "token " + t);
+    }
+  }
+
+  @Test
   void listedBlocksAreAscendingBoundedAndNeverAfterTheTilesLastQuery() {
     AttentionConfig c = AttentionConfig.selectAndMerge(16, 4, 4, 1, 2);
     for (int start = 0; start < 3000; start += 37) {

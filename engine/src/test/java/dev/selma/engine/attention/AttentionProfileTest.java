@@ -53,7 +53,7 @@ class AttentionProfileTest {
         metadata("selma.recommended.position_scheme", "rerope"), CONFIG));
     assertEquals("model.gguf: selma.recommended.position_scheme: unknown scheme 'rerope'; Selma knows original, "
         + "selfextend and reindexed", e.getMessage());
-    assertEquals("model.gguf: selma.recommended.selection: unknown selection 'best'; Selma knows mean and bound",
+    assertEquals("model.gguf: selma.recommended.selection: unknown selection 'best'; use mean, bound or query",
         assertThrows(ModelFormatException.class, () -> AttentionProfile.fromGguf(metadata(
             "selma.recommended.position_scheme", "reindexed", "selma.recommended.selection", "best"), CONFIG))
             .getMessage());

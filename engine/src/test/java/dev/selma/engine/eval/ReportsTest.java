@@ -81,7 +81,8 @@ class ReportsTest {
     assertThrows(IllegalArgumentException.class, () -> new Evaluation(List.of(Task.PASSKEY), List.of(1024),
         List.of(0.5), 1, List.of(Scheme.DENSE), 1, Map.of(), 64, -1));
     assertEquals("unknown scheme 'sparse'; use one of dense, self-extend, select-merge, select-merge-reindexed, "
-        + "select-merge-self-extend, select-merge-bound-reindexed, select-merge-bound-self-extend",
+        + "select-merge-self-extend, select-merge-bound-reindexed, select-merge-bound-self-extend, "
+        + "select-merge-query-reindexed",
         assertThrows(IllegalArgumentException.class, () -> Scheme.parse("sparse")).getMessage());
   }
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.RandomModel;
@@ -86,6 +87,39 @@ class GeneratorTest {
     GenerationResult a = run(GenerationRequest.builder(PROMPT).maxNewTokens(12).sampling(p).build());
     GenerationResult b = run(GenerationRequest.builder(PROMPT).maxNewTokens(12).sampling(p).build());
     assertArrayEquals(a.tokens(), b.tokens());
+  }
+
+  /**
+   * Under Selection.QUERY the prompt's last token runs as a decode step of its own, choosing blocks
+   * with its own query, and from there on the sequence's keys and values are not a prefill's.
+   */
+  @Test
+  void underQuerySelectionThePromptsLastTokenRunsAloneAndLaterPagesAreInexact() {
+    int[] prompt = new java.util.SplittableRandom(4).ints(120, 0, 50).toArray();
+    for (AttentionConfig.Selection selection : AttentionConfig.Selection.values()) {
+      AttentionConfig c = AttentionConfig.selectAndMerge(16, 2, 2, 1, 1).withSelection(selection);
+      boolean query = selection == AttentionConfig.Selection.QUERY;
+      assertEquals(query, c.tokenChooses(119));
+      try (Sequence s = MODEL.newSequence(160, 64)) {
+        GenerationResult r = Generator.generate(s,
+            GenerationRequest.builder(prompt).attention(c).maxNewTokens(6).build(), words());
+        assertEquals(query ? 119 : s.length(), s.exactLength(), selection.label());
+        // The same tokens, the prompt run in chunks of 64 but its last token alone under QUERY.
+        try (Sequence manual = MODEL.newSequence(160, 64)) {
+          manual.attention(c);
+          float[] logits = manual.append(query ? java.util.Arrays.copyOf(prompt, 119) : prompt);
+          if (query) {
+            logits = manual.append(new int[] {prompt[119]});
+          }
+          int[] expected = new int[6];
+          for (int i = 0; i < expected.length; i++) {
+            expected[i] = Sampler.argmax(logits);
+            logits = manual.append(new int[] {expected[i]});
+          }
+          assertArrayEquals(expected, r.tokens(), selection.label());
+        }
+      }
+    }
   }
 
   @Test

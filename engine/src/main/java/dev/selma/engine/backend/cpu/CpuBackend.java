@@ -209,12 +209,17 @@ public final class CpuBackend implements Backend {
     float[] queryMean = new float[hd];
     for (int t = 0; t < kk.rows(); t++) {
       for (int h = 0; h < cache.kvHeads; h++) {
-        Arrays.fill(queryMean, 0f);
-        for (int g = 0; g < group; g++) {
-          VectorMath.axpy(1f / group, qq.data(), qq.at(t, (h * group + g) * hd), queryMean, 0, hd);
-        }
+        queryMean(qq, t, h, group, hd, queryMean, 0);
         cache.store(layer, h, start + t, kk.data(), kk.at(t, h * hd), vv.data(), vv.at(t, h * hd), queryMean, true);
       }
+    }
+  }
+
+  /** The mean of token t's query heads of KV head h, into {@code dst[at, at + hd)}. */
+  private static void queryMean(CpuActivations q, int t, int h, int group, int hd, float[] dst, int at) {
+    Arrays.fill(dst, at, at + hd, 0f);
+    for (int g = 0; g < group; g++) {
+      VectorMath.axpy(1f / group, q.data(), q.at(t, (h * group + g) * hd), dst, at, hd);
     }
   }
 
@@ -226,14 +231,20 @@ public final class CpuBackend implements Backend {
     int start = cache.length(), chunk = qq.rows(), d = cache.headDim;
     check(o.rows() >= chunk && o.cols() == qq.cols(), "attention shapes");
     CpuKvCache.BlockMeans means = cache.means(layer, config.blockSize(), start + chunk);
+    // A token that chooses with its own query (Selection.QUERY): its query heads' mean per KV head.
+    float[] token = new float[chunk == 1 && config.tokenChooses(start) ? cache.kvHeads * d : 0];
+    for (int h = 0; h < token.length / d; h++) {
+      queryMean(qq, 0, h, qq.cols() / d / cache.kvHeads, d, token, h * d);
+    }
     AttentionPlan plan = AttentionPlanner.plan(config, start, chunk, cache.kvHeads,
         (head, queryBlock, from, to, dst) -> {
-          int qo = means.at(queryBlock, head, d);
+          float[] queries = queryBlock == AttentionPlanner.TOKEN ? token : means.queries;
+          int qo = queryBlock == AttentionPlanner.TOKEN ? head * d : means.at(queryBlock, head, d);
           for (int j = from; j < to; j++) {
             int ko = means.at(j, head, d);
-            dst[j - from] = config.selection() == AttentionConfig.Selection.MEAN
-                ? VectorMath.dot(means.queries, qo, means.keys, ko, d)
-                : VectorMath.bound(means.queries, qo, means.keyMin, means.keyMax, ko, d);
+            dst[j - from] = config.selection().bounds()
+                ? VectorMath.bound(queries, qo, means.keyMin, means.keyMax, ko, d)
+                : VectorMath.dot(queries, qo, means.keys, ko, d);
           }
         });
     stats.record(layer, plan);

@@ -60,7 +60,7 @@ final class CudaAttention implements AutoCloseable {
     AttentionPlan[] planned = new AttentionPlan[1];
     // Under the profile this includes the ranking kernels, which are also listed by name.
     device.timed("attention plan (host + ranking)", () -> planned[0] = AttentionPlanner.plan(config, start, chunk,
-        kvHeads, new GpuRanker(cache, layer, config, start, chunk)));
+        kvHeads, new GpuRanker(cache, layer, config, start, chunk, q)));
     AttentionPlan plan = planned[0];
     stats.record(layer, plan);
     AttentionPlan.PositionMap map = plan.positionMap();
@@ -287,25 +287,37 @@ final class CudaAttention implements AutoCloseable {
   private final class GpuRanker implements AttentionPlanner.BlockRanker {
     private final CudaKvCache cache;
     private final AttentionConfig config;
+    private final CudaActivations q;
     private final int layer, firstQueryBlock, blocks;
+    /** One token ranking with its own query (Selection.QUERY): one row, for {@link AttentionPlanner#TOKEN}. */
+    private final boolean token;
     private int[] best;
 
-    GpuRanker(CudaKvCache cache, int layer, AttentionConfig config, int start, int chunk) {
+    GpuRanker(CudaKvCache cache, int layer, AttentionConfig config, int start, int chunk, CudaActivations q) {
       this.cache = cache;
       this.config = config;
       this.layer = layer;
+      this.q = q;
+      this.token = chunk == 1 && config.tokenChooses(start);
       int groupTokens = config.merge() * config.blockSize();
-      this.firstQueryBlock = Math.max(0, start / groupTokens * config.merge() - config.merge());
+      // block_topk gives row r the candidates of the group after query block firstQueryBlock + r's: a
+      // token's row is the last block of the group before its own.
+      this.firstQueryBlock = token ? start / groupTokens * config.merge() - 1
+          : Math.max(0, start / groupTokens * config.merge() - config.merge());
       this.blocks = (start + chunk) / config.blockSize();
     }
 
     @Override
     public int[] best(int kvHead, int queryBlock, int from, int to, int k) {
-      if (queryBlock < firstQueryBlock || queryBlock >= blocks || to > blocks || k != config.topK()) {
+      boolean asked = token ? queryBlock == AttentionPlanner.TOKEN
+          : queryBlock >= firstQueryBlock && queryBlock < blocks;
+      if (!asked || to > blocks || k != config.topK()) {
         throw new IllegalStateException("top " + k + " asked for query block " + queryBlock + " and key blocks ["
             + from + ", " + to + ") outside the computed range");
       }
-      if (best == null) {
+      if (best == null && token) {
+        compute(); // a new query every token: nothing to keep
+      } else if (best == null) {
         // Decode asks the same question for every token until a block completes: the ranking of the
         // complete blocks cannot have changed, so the cache keeps the last answer per layer.
         CudaKvCache.Ranking last = cache.ranking(layer);
@@ -316,13 +328,19 @@ final class CudaAttention implements AutoCloseable {
           cache.ranking(layer, new CudaKvCache.Ranking(config, firstQueryBlock, blocks, cache.version(), best));
         }
       }
-      int at = (kvHead * (blocks - firstQueryBlock) + queryBlock - firstQueryBlock) * k;
+      int row = token ? 0 : queryBlock - firstQueryBlock;
+      int at = (kvHead * rows() + row) * k;
       return java.util.Arrays.copyOfRange(best, at, at + k);
     }
 
+    /** Selecting rows per KV head. */
+    private int rows() {
+      return token ? 1 : blocks - firstQueryBlock;
+    }
+
     private void compute() {
-      int h = cache.kvHeads, d = cache.headDim, k = config.topK(), queryBlocks = blocks - firstQueryBlock;
-      boolean bound = config.selection() == AttentionConfig.Selection.BOUND;
+      int h = cache.kvHeads, d = cache.headDim, k = config.topK(), queryBlocks = rows();
+      boolean bound = config.selection().bounds();
       long queryMeans = (long) queryBlocks * h * d;
       long count = (long) h * queryBlocks * blocks, rows = (long) h * queryBlocks;
       if (rows * k > Integer.MAX_VALUE - 8) {
@@ -334,8 +352,12 @@ final class CudaAttention implements AutoCloseable {
       scratch = grow(scratch, selectedAt + 8 * rows * k, "select-and-merge block scores");
       long queryAt = scratch.address(), scoresAt = queryAt + 4 * queryMeans;
       int threads = Math.min(d, 128), b = config.blockSize();
-      device.launch("block_means", queryBlocks, h, threads, 0, cache.pageTable(), cache.querySumOffset, layer, h, d,
-          b, firstQueryBlock, queryAt);
+      if (token) {
+        device.launch("token_query_means", h, 1, threads, 0, q.address(), q.cols() / d / h, d, queryAt);
+      } else {
+        device.launch("block_means", queryBlocks, h, threads, 0, cache.pageTable(), cache.querySumOffset, layer, h,
+            d, b, firstQueryBlock, queryAt);
+      }
       // The key blocks' summaries (means, or bounds for BOUND) that the cache does not hold yet.
       CudaKvCache.BlockSummaries s = cache.summaries(layer, config.selection(), b, blocks);
       long rowBytes = 4L * h * d, keyAt = s.buffer.address(), hiAt = keyAt + s.hiOffset(h, d);

@@ -123,11 +123,11 @@ final class CudaKvCache implements PagedKvCache {
 
   /**
    * The block summaries of {@code layer} for a selection and block size, with room for {@code blocks}
-   * blocks; those of another selection or size are dropped. Called with the backend's lock held.
+   * blocks; means and bounds, or blocks of another size, are dropped for the other. Called with the backend's lock held.
    */
   BlockSummaries summaries(int layer, AttentionConfig.Selection selection, int blockSize, int blocks) {
     BlockSummaries s = summaries[layer];
-    if (s == null || s.selection != selection || s.blockSize != blockSize) {
+    if (s == null || s.selection.bounds() != selection.bounds() || s.blockSize != blockSize) {
       if (s != null) {
         memory.release(s.buffer);
       }
@@ -136,7 +136,7 @@ final class CudaKvCache implements PagedKvCache {
     if (s.buffer == null || blocks > s.capacityBlocks) {
       int capacity = Math.max(Math.max(1, blocks), Math.min(2 * s.capacityBlocks, capacity() / blockSize));
       long rowBytes = 4L * kvHeads * headDim;
-      int arrays = selection == AttentionConfig.Selection.BOUND ? 2 : 1;
+      int arrays = selection.bounds() ? 2 : 1;
       DeviceBuffer grown = memory.allocate(arrays * rowBytes * capacity, "select-and-merge block summaries");
       if (s.buffer != null) {
         for (int a = 0; a < arrays; a++) {

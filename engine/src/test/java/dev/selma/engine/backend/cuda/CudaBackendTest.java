@@ -57,7 +57,8 @@ class CudaBackendTest {
       AttentionConfig.selectAndMerge(16, 3, 1, 0, 0).withPositions(new CrdNtk(64, 4)),
       AttentionConfig.selectAndMerge(32, 2, 3, 2, 0).withNtkScale(4),
       SPARSE.withSelection(AttentionConfig.Selection.BOUND),
-      SPARSE.withSelection(AttentionConfig.Selection.BOUND).withPositions(new Reindexed()));
+      SPARSE.withSelection(AttentionConfig.Selection.BOUND).withPositions(new Reindexed()),
+      SPARSE.withSelection(AttentionConfig.Selection.QUERY).withPositions(new Reindexed()));
 
   /** Head widths 8, 64 and 128; GQA groups 2 and 4; one model with q/k/v biases (Qwen2). */
   private static final List<ModelConfig> MODELS = List.of(
