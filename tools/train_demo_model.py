@@ -1081,7 +1081,7 @@ def main():
                     help="selma.recommended.position_scheme: reindexed (select-and-merge, the best in Selma's own "
                          "evaluation: docs/evaluation.md), or auto = the best of this script's PyTorch schemes "
                          "(plain, crd, selfextend) at the longest eval length")
-    ap.add_argument("--recommended-selection", default="bound", choices=["mean", "bound"],
+    ap.add_argument("--recommended-selection", default="query", choices=["mean", "bound", "query"],
                     help="selma.recommended.selection, written with --recommended-scheme reindexed")
     ap.add_argument("--demo-n", type=int, default=1000, help="how many demo questions to evaluate")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run of the whole pipeline")

@@ -120,10 +120,10 @@ class DemoModelTest {
   }
 
   @Test
-  void theModelsProfileAttendsDenselyWithinItsTrainedWindowAndWithKeyBoundSelectAndMergeBeyond() {
+  void theModelsProfileAttendsDenselyWithinItsTrainedWindowAndWithQuerySelectAndMergeBeyond() {
     assertEquals(4096, engine.attentionProfile().trainedWindow());
     assertEquals(AttentionConfig.dense(), engine.attentionFor(4096));
     assertEquals(AttentionConfig.selectAndMergeWithin(4096).withPositions(new AttentionConfig.Reindexed())
-        .withSelection(AttentionConfig.Selection.BOUND), engine.attentionFor(4097));
+        .withSelection(AttentionConfig.Selection.QUERY), engine.attentionFor(4097));
   }
 }

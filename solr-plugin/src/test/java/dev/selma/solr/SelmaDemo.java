@@ -44,11 +44,12 @@ public final class SelmaDemo {
     if (!Files.isRegularFile(model)) {
       throw new IllegalArgumentException("no model file at " + model);
     }
-    // Select-and-merge with key-bound block selection and re-indexed positions: every distance stays
-    // inside the demo model's 4K training window, and a document is read in ~15 s on two cores
-    // instead of a minute with dense Self-Extend (docs/evaluation.md). --selma.* flags override.
+    // Select-and-merge with key-bound block selection, chosen for the answer by its own queries
+    // (selection query), and re-indexed positions: every distance stays inside the demo model's 4K
+    // training window, and a document is read in ~15 s on two cores instead of a minute with dense
+    // Self-Extend (docs/evaluation.md). --selma.* flags override.
     a.putIfAbsent("selma.attention", "select-merge");
-    a.putIfAbsent("selma.attention.selection", "bound");
+    a.putIfAbsent("selma.attention.selection", "query");
     a.putIfAbsent("selma.attention.topK", "55");
     a.putIfAbsent("selma.positions", "reindexed");
     int port = Integer.parseInt(a.getOrDefault("port", "8983"));
