@@ -43,7 +43,8 @@ final class EvalCommand implements Callable<Integer> {
   @Option(names = "--needles", defaultValue = "2", description = "needles per length and depth") int needles;
 
   @Option(names = "--schemes", split = ",", defaultValue = "dense,select-merge-reindexed",
-      description = "dense, self-extend, select-merge, select-merge-reindexed, select-merge-self-extend; "
+      description = "dense, self-extend, crd-ntk, select-merge, select-merge-reindexed, select-merge-self-extend, "
+          + "select-merge-bound-reindexed, select-merge-bound-self-extend, select-merge-query-reindexed; "
           + "scheme@N runs it only at lengths up to N (e.g. dense@32768)")
   List<String> schemes;
 

@@ -13,6 +13,11 @@ public enum Scheme {
   DENSE,
   /** Dense attention with Self-Extend, G and W proposed by the authors' rule for N. */
   SELF_EXTEND,
+  /**
+   * Dense attention with CRD NTK positions as the demo training script trains them: positions modulo
+   * twice the trained window (its cyclic period), the NTK scale already in the model's RoPE base.
+   */
+  CRD_NTK,
   /** Select-and-merge at original positions. */
   SELECT_MERGE,
   /** Select-and-merge with the gathered keys re-indexed to consecutive positions. */
@@ -43,6 +48,7 @@ public enum Scheme {
     return switch (this) {
       case DENSE -> AttentionConfig.dense();
       case SELF_EXTEND -> AttentionConfig.dense().withPositions(selfExtend(length, trainedWindow));
+      case CRD_NTK -> AttentionConfig.dense().withPositions(new AttentionConfig.CrdNtk(2 * trainedWindow, 1));
       case SELECT_MERGE -> sm;
       case SELECT_MERGE_REINDEXED -> sm.withPositions(new AttentionConfig.Reindexed());
       case SELECT_MERGE_SELF_EXTEND -> sm.withPositions(selfExtend(length, trainedWindow));

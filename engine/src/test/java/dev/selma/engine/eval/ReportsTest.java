@@ -23,6 +23,19 @@ class ReportsTest {
       new EvalResult(Task.PASSKEY, Scheme.SELECT_MERGE_REINDEXED, 1024, 1020, 0.0, 0, "123", " 123", true, 0.4, 0.2));
 
   @Test
+  void everySchemeIsAConfigurationTheModelAcceptsAtEveryLength() {
+    var model = dev.selma.engine.llama.RandomModel.config(50, 32, 2, 4, 2, false); // trained window 4096
+    for (Scheme s : Scheme.values()) {
+      for (int length : new int[] {1024, 32768, 1 << 20}) {
+        s.config(length, 4096, 64).validateFor(model);
+      }
+      assertEquals(s, Scheme.parse(s.label()));
+    }
+    assertEquals(new dev.selma.engine.attention.AttentionConfig.CrdNtk(8192, 1),
+        Scheme.CRD_NTK.config(32768, 4096, 64).positions());
+  }
+
+  @Test
   void passkeyIsTheFirstNumberAndNeedlesMatchAnywhere() {
     assertTrue(Evaluation.score(Task.PASSKEY, "48213", " 48213. Remember it."));
     assertFalse(Evaluation.score(Task.PASSKEY, "48213", " 1 48213"));
@@ -80,7 +93,7 @@ class ReportsTest {
         () -> new Evaluation(List.of(), List.of(1024), List.of(0.5), 1, List.of(Scheme.DENSE), 1));
     assertThrows(IllegalArgumentException.class, () -> new Evaluation(List.of(Task.PASSKEY), List.of(1024),
         List.of(0.5), 1, List.of(Scheme.DENSE), 1, Map.of(), 64, -1));
-    assertEquals("unknown scheme 'sparse'; use one of dense, self-extend, select-merge, select-merge-reindexed, "
+    assertEquals("unknown scheme 'sparse'; use one of dense, self-extend, crd-ntk, select-merge, select-merge-reindexed, "
         + "select-merge-self-extend, select-merge-bound-reindexed, select-merge-bound-self-extend, "
         + "select-merge-query-reindexed",
         assertThrows(IllegalArgumentException.class, () -> Scheme.parse("sparse")).getMessage());
