@@ -80,3 +80,19 @@ extern "C" __global__ void block_topk(const float* scores, int query_blocks, int
     out[rank] = (int)(0xffffffffu - (unsigned int)(key & 0xffffffffu));
   }
 }
+
+// A decode token's choice (selection QUERY) written into its plan where the host, which did not wait
+// for the ranking, left placeholders: entry h lists the sink blocks, then k chosen blocks ascending,
+// then the window and own blocks. Block h sorts best[h][0..k) (best first) by counting smaller ones;
+// with original positions a block's position is its first token's.
+extern "C" __global__ void token_plan_blocks(const int* best, int k, int sinks, const int* key_offsets, int* key_blocks,
+                                             int* key_positions, int reindexed, int block_size) {
+  const int* mine = best + (size_t)blockIdx.x * k;
+  int at = key_offsets[blockIdx.x] + sinks;
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    int block = mine[i], rank = 0;
+    for (int j = 0; j < k; j++) rank += mine[j] < block;
+    key_blocks[at + rank] = block;
+    if (!reindexed) key_positions[at + rank] = block * block_size;
+  }
+}

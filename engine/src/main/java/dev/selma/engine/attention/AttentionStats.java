@@ -13,6 +13,8 @@ import java.util.Arrays;
 public final class AttentionStats {
   private final int blockSize;
   private final long[][] counts; // [layer][block], grown on demand
+  /** Delivers choices a backend recorded but has not handed over yet; run before any count is read. */
+  private Runnable undelivered;
 
   public AttentionStats(int layers, int blockSize) {
     this.blockSize = blockSize;
@@ -52,8 +54,40 @@ public final class AttentionStats {
     }
   }
 
+  /**
+   * Adds choices made apart from a plan: one query token's chosen blocks in layer {@code layer}, one
+   * entry per KV head and block (a GPU records a decode token's own choice once the ranking is back).
+   */
+  public void recordChoices(int layer, int[] blocks) {
+    long[] c = counts[layer];
+    for (int block : blocks) {
+      if (block >= c.length) {
+        c = Arrays.copyOf(c, Math.max(block + 1, c.length * 2));
+        counts[layer] = c;
+      }
+      c[block]++;
+    }
+  }
+
+  /**
+   * Choices that a backend will hand over later (a GPU's, still on their way to the host): {@code
+   * delivery} records them, waiting for them if it must, and runs before any count is read.
+   */
+  public void deliverLater(Runnable delivery) {
+    undelivered = delivery;
+  }
+
+  private void settle() {
+    Runnable r = undelivered;
+    if (r != null) {
+      undelivered = null;
+      r.run();
+    }
+  }
+
   /** Choices of key block {@code block} in layer {@code layer}. */
   public long count(int layer, int block) {
+    settle();
     return block < counts[layer].length ? counts[layer][block] : 0;
   }
 
@@ -68,6 +102,7 @@ public final class AttentionStats {
     if (from == to) {
       return 0;
     }
+    settle();
     long[] c = counts[layer];
     long sum = 0;
     for (int block = from / blockSize, last = Math.min((to - 1) / blockSize, c.length - 1); block <= last; block++) {
@@ -87,6 +122,7 @@ public final class AttentionStats {
 
   /** Forgets every count (a new request on the same sequence). */
   public void clear() {
+    settle();
     Arrays.setAll(counts, l -> new long[0]);
   }
 }

@@ -42,7 +42,22 @@ final class CudaAttention implements AutoCloseable {
   private RopeTables rope;
   private DeviceBuffer partials, scratch, rotatedKeys;
 
-  CudaAttention(CudaDevice device, DeviceMemory memory, Staging staging, boolean specialised) {
+  /**
+   * Decode tokens' own choices (selection QUERY) on their way to the host, per layer: the host plans
+   * such a token's attention without waiting for them, so they reach its statistics later.
+   */
+  private final java.util.Map<Integer, Choices> choices = new java.util.HashMap<>();
+  /** Waits for the stream and hands every copied choice to its statistics, under the backend's lock. */
+  private final Runnable settle;
+
+  private static final class Choices {
+    jcuda.Pointer host;
+    int capacity, count;
+    AttentionStats stats;
+  }
+
+  CudaAttention(CudaDevice device, DeviceMemory memory, Staging staging, boolean specialised, Runnable settle) {
+    this.settle = settle;
     this.specialisedAllowed = specialised;
     this.device = device;
     this.memory = memory;
@@ -58,11 +73,17 @@ final class CudaAttention implements AutoCloseable {
           + MAX_DIM);
     }
     AttentionPlan[] planned = new AttentionPlan[1];
+    GpuRanker ranker = new GpuRanker(cache, layer, config, start, chunk, q, stats);
     // Under the profile this includes the ranking kernels, which are also listed by name.
     device.timed("attention plan (host + ranking)", () -> planned[0] = AttentionPlanner.plan(config, start, chunk,
-        kvHeads, new GpuRanker(cache, layer, config, start, chunk, q)));
+        kvHeads, ranker));
     AttentionPlan plan = planned[0];
-    stats.record(layer, plan);
+    // A decode token that ranked with its own query has placeholders for its choice in the plan:
+    // token_plan_blocks writes the choice after the upload, and its statistics come with the copy.
+    boolean placeholders = ranker.token && ranker.bestAt >= 0;
+    if (!placeholders) {
+      stats.record(layer, plan);
+    }
     AttentionPlan.PositionMap map = plan.positionMap();
     CudaKvCache.Element element = cache.element;
     boolean specialised = element != CudaKvCache.Element.F32 && (d == 64 || d == 128) && !map.selfExtend();
@@ -157,6 +178,13 @@ final class CudaAttention implements AutoCloseable {
     long base = staging.ints(packed);
     long itemsAt = base + at[0], offsetsAt = base + at[1], blocksAt = base + at[2], positionsAt = base + at[3],
         shiftAt = base + at[4], rowBaseAt = base + at[5];
+    if (placeholders) {
+      int first = start / (config.merge() * config.blockSize()) * config.merge();
+      int sinks = Math.min(config.sinkBlocks(), Math.max(0, first - config.windowBlocks()));
+      device.launch("token_plan_blocks", kvHeads, 1, 64, 0, scratch.address() + ranker.bestAt, config.topK(), sinks,
+          offsetsAt, blocksAt, positionsAt, config.positions() instanceof AttentionConfig.Reindexed ? 1 : 0,
+          plan.blockSize());
+    }
     RopeTables tables = tables(ropeOfModel);
     tables.ensure(plan.keyLength() + (long) map.neighbourWindow());
     float scale = (float) (1 / Math.sqrt(d));
@@ -290,10 +318,15 @@ final class CudaAttention implements AutoCloseable {
     private final CudaActivations q;
     private final int layer, firstQueryBlock, blocks;
     /** One token ranking with its own query (Selection.QUERY): one row, for {@link AttentionPlanner#TOKEN}. */
-    private final boolean token;
+    final boolean token;
+    private final AttentionStats stats;
+    /** Where a token's choice lies in the scratch once ranked (-1 before): the planner got placeholders. */
+    long bestAt = -1;
     private int[] best;
 
-    GpuRanker(CudaKvCache cache, int layer, AttentionConfig config, int start, int chunk, CudaActivations q) {
+    GpuRanker(CudaKvCache cache, int layer, AttentionConfig config, int start, int chunk, CudaActivations q,
+        AttentionStats stats) {
+      this.stats = stats;
       this.cache = cache;
       this.config = config;
       this.layer = layer;
@@ -315,9 +348,16 @@ final class CudaAttention implements AutoCloseable {
         throw new IllegalStateException("top " + k + " asked for query block " + queryBlock + " and key blocks ["
             + from + ", " + to + ") outside the computed range");
       }
-      if (best == null && token) {
-        compute(); // a new query every token: nothing to keep
-      } else if (best == null) {
+      if (token) {
+        if (bestAt < 0) {
+          compute(); // a new query every token: nothing to keep
+        }
+        // Placeholders, ascending as a choice is: token_plan_blocks overwrites them on the GPU.
+        int[] placeholder = new int[k];
+        java.util.Arrays.setAll(placeholder, i -> from + i);
+        return placeholder;
+      }
+      if (best == null) {
         // Decode asks the same question for every token until a block completes: the ranking of the
         // complete blocks cannot have changed, so the cache keeps the last answer per layer.
         CudaKvCache.Ranking last = cache.ranking(layer);
@@ -328,8 +368,7 @@ final class CudaAttention implements AutoCloseable {
           cache.ranking(layer, new CudaKvCache.Ranking(config, firstQueryBlock, blocks, cache.version(), best));
         }
       }
-      int row = token ? 0 : queryBlock - firstQueryBlock;
-      int at = (kvHead * rows() + row) * k;
+      int at = (kvHead * rows() + queryBlock - firstQueryBlock) * k;
       return java.util.Arrays.copyOfRange(best, at, at + k);
     }
 
@@ -382,13 +421,59 @@ final class CudaAttention implements AutoCloseable {
       device.launch("block_topk", queryBlocks, h, TOPK_THREADS, 0, scoresAt, queryBlocks, blocks, firstQueryBlock,
           config.merge(), config.sinkBlocks(), config.windowBlocks(), k, scratch.address() + bestAt,
           scratch.address() + selectedAt);
-      best = new int[(int) (rows * k)];
-      staging.downloadInts(scratch, bestAt, best, best.length);
+      if (token) {
+        this.bestAt = bestAt;
+        sendChoices(layer, stats, scratch, bestAt, (int) (rows * k));
+      } else {
+        best = new int[(int) (rows * k)];
+        staging.downloadInts(scratch, bestAt, best, best.length);
+      }
+    }
+  }
+
+  /**
+   * Queues the copy of a decode token's choice ({@code count} block indices at {@code offset} of {@code
+   * src}) to the host, for {@code stats}; the layer's previous copy is handed over first.
+   */
+  private void sendChoices(int layer, AttentionStats stats, DeviceBuffer src, long offset, int count) {
+    Choices c = choices.computeIfAbsent(layer, l -> new Choices());
+    if (c.stats != null) {
+      device.synchronize();
+      deliverChoices();
+    }
+    if (c.capacity < count) {
+      if (c.host != null) {
+        device.freePinned(c.host);
+      }
+      c.host = device.allocatePinned(4L * count);
+      c.capacity = count;
+    }
+    device.copyToHost(c.host, src, offset, 4L * count);
+    c.count = count;
+    c.stats = stats;
+    stats.deliverLater(settle);
+  }
+
+  /** Hands the copied choices to their statistics; the stream has been synchronised since they were queued. */
+  void deliverChoices() {
+    for (java.util.Map.Entry<Integer, Choices> e : choices.entrySet()) {
+      Choices c = e.getValue();
+      if (c.stats != null) {
+        int[] blocks = new int[c.count];
+        c.host.getByteBuffer(0, 4L * c.count).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(blocks);
+        c.stats.recordChoices(e.getKey(), blocks);
+        c.stats = null;
+      }
     }
   }
 
   @Override
   public void close() {
+    for (Choices c : choices.values()) {
+      if (c.host != null) {
+        device.freePinned(c.host);
+      }
+    }
     if (rope != null) {
       rope.close();
     }

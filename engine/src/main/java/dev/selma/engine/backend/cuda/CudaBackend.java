@@ -60,7 +60,7 @@ public final class CudaBackend implements Backend {
     // fp32 mode is the exactness reference: its attention stays on the general kernel, which computes
     // in fp32, whatever the pages hold (the specialised kernels multiply in bf16).
     this.attention = new CudaAttention(device, memory, staging,
-        options.specialisedAttention() && options.precision() == CudaOptions.Precision.BF16);
+        options.specialisedAttention() && options.precision() == CudaOptions.Precision.BF16, this::settleChoices);
     for (String k : CudaAttention.kernels()) {
       device.allowSharedMemory(k, device.sharedMemoryOptIn());
     }
@@ -131,6 +131,15 @@ public final class CudaBackend implements Backend {
   public synchronized void synchronize() {
     enter();
     device.synchronize();
+  }
+
+  /** Hands decode tokens' choices still on their way to the host to their statistics (CudaAttention). */
+  private synchronized void settleChoices() {
+    if (!closed) {
+      enter();
+      device.synchronize();
+      attention.deliverChoices();
+    }
   }
 
   /** Runs {@code work} as the backend's operations run: alone, with the GPU's context current. */
@@ -521,6 +530,7 @@ public final class CudaBackend implements Backend {
       throw new IndexOutOfBoundsException("row " + row + " of " + a.rows());
     }
     staging.download(a.storage().buffer, a.offset(row), dst, a.cols());
+    attention.deliverChoices(); // the download waited for the stream
   }
 
   @Override
@@ -542,6 +552,7 @@ public final class CudaBackend implements Backend {
         topScratch.address());
     MemorySegment host = MemorySegment.ofArray(new long[1 + k]);
     staging.download(topScratch, 0, host);
+    attention.deliverChoices(); // the download waited for the stream
     int[] ids = host.asSlice(8, 4L * k).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
     float[] values = host.asSlice(8 + 4L * k, 4L * k).toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
     return new TopLogits(ids, values, host.get(java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0));
