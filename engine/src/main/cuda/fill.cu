@@ -1,6 +1,7 @@
 // Dummy weights: uniform values in [center - radius, center + radius] from a counter-based hash
 // (splitmix64 of seed and index), so any tensor is generated on the GPU in one pass, reproducibly; Q8_0
-// ones (q8_0.cu's layout) as uniform quants in [-127, 127] with the scale radius / 127.
+// ones (q8_0.cu's layout) as uniform quants in [-127, 127] with the scale radius / 127, Q4_0 ones
+// (q4_0.cu's) as uniform nibbles with the scale radius / 8.
 #include <cuda_fp16.h>
 #include "common.cuh"
 
@@ -25,6 +26,15 @@ extern "C" __global__ void fill_uniform_f32(float* dst, long long n, unsigned lo
 extern "C" __global__ void fill_uniform_bf16(__nv_bfloat16* dst, long long n, unsigned long long seed, float center,
                                              float radius) {
   fill(dst, n, seed, center, radius);
+}
+
+// Q4_0 in q4_0.cu's layout: uniform bytes (two quants each), scale radius / 8.
+extern "C" __global__ void fill_q4_0(uint8_t* qs, __half* scales, long long n, unsigned long long seed, float radius) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n / 2;
+       i += (long long)gridDim.x * blockDim.x) {
+    qs[i] = (uint8_t)min(255, (int)(256.f * uniform01(seed, i)));
+    if (i % 16 == 0) scales[i / 16] = __float2half(radius / 8.f);
+  }
 }
 
 extern "C" __global__ void fill_q8_0(int8_t* qs, __half* scales, long long n, unsigned long long seed, float radius) {

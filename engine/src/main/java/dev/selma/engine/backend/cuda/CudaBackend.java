@@ -20,8 +20,8 @@ import java.lang.ref.Cleaner;
  * The CUDA backend: weights, activations and the KV cache live on one GPU, every operation is a
  * kernel from the committed fatbin or a cuBLAS GEMM, queued in order on one stream; only {@link
  * #read} waits for the GPU. Weights are bf16 (or fp32 in {@link CudaOptions.Precision#FP32} mode),
- * or Q8_0 matrices kept quantized ({@code q8_0.cu}) in bf16 mode, norms and biases fp32, activations
- * fp32, accumulation fp32 everywhere.
+ * or Q8_0 and Q4_0 matrices kept quantized ({@code q8_0.cu}, {@code q4_0.cu}) in bf16 mode, norms and
+ * biases fp32, activations fp32, accumulation fp32 everywhere.
  *
  * <p>Thread-safe: operations are serialised on the backend (they share scratch buffers and the
  * stream), and each binds the GPU's context to the calling thread.
@@ -38,8 +38,10 @@ public final class CudaBackend implements Backend {
   public static final int KV_PAGE_TOKENS = CudaKvCache.PAGE;
   /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
   private static final int GEMV_ROWS = 4;
-  /** Weight rows and warps of one block of gemv_q8_0_R (Q8_ROWS and Q8_WARPS in q8_0.cu). */
+  /** Weight rows and threads of one block of gemv_q8_0_R (Q8_ROWS and Q8_WARPS in q8_0.cu). */
   private static final int Q8_ROWS = 4, Q8_THREADS = 8 * 32;
+  /** The same of gemv_q4_0_1 (Q4_ROWS and Q4_WARPS in q4_0.cu). */
+  private static final int Q4_ROWS = 4, Q4_THREADS = 8 * 32;
 
   private final CudaOptions options;
   private final CudaDevice device;
@@ -185,8 +187,8 @@ public final class CudaBackend implements Backend {
     }
     int rows = (int) t.rows(), cols = (int) t.cols();
     boolean vector = t.rank() == 1 || rows == 1;
-    if (t.type() == GgmlType.Q8_0 && !vector && options.precision() == CudaOptions.Precision.BF16) {
-      return loadQ8(t, rows, cols);
+    if (CudaWeight.keptQuantized(t.type()) && !vector && options.precision() == CudaOptions.Precision.BF16) {
+      return loadQuantized(t, rows, cols);
     }
     GgmlType type = options.precision() == CudaOptions.Precision.FP32 || vector ? GgmlType.F32 : GgmlType.BF16;
     long n = (long) rows * cols;
@@ -207,33 +209,37 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * A Q8_0 matrix kept quantized: the file's blocks go up a run of rows at a time and {@code q8_0_unpack}
-   * splits them into quants and scales; dummy weights are generated in place ({@code fill_q8_0}).
+   * A Q8_0 or Q4_0 matrix kept quantized: the file's blocks go up a run of rows at a time and {@code
+   * q8_0_unpack} / {@code q4_0_unpack} split them into quants and scales; dummy weights are generated in
+   * place ({@code fill_q8_0}, {@code fill_q4_0}).
    */
-  private Weight loadQ8(Tensor t, int rows, int cols) {
-    long n = (long) rows * cols, scalesAt = CudaWeight.q8ScalesOffset(rows, cols);
-    DeviceBuffer b = memory.allocate(CudaWeight.q8Bytes(rows, cols), "weight " + t);
+  private Weight loadQuantized(Tensor t, int rows, int cols) {
+    GgmlType type = t.type();
+    String stem = CudaWeight.stem(type);
+    long n = (long) rows * cols, scalesAt = CudaWeight.scalesOffset(type, rows, cols);
+    long quantBytesPerBlock = type == GgmlType.Q4_0 ? 16 : 32;
+    DeviceBuffer b = memory.allocate(CudaWeight.quantizedBytes(type, rows, cols), "weight " + t);
     try {
       if (options.dummyWeights()) {
         long seed = options.seed() ^ (t.name().hashCode() * 0x9E3779B97F4A7C15L);
-        launchFlat("fill_q8_0", n, b.address(), b.address() + scalesAt, n, seed, (float) (1 / Math.sqrt(cols)));
+        launchFlat("fill_" + stem, n, b.address(), b.address() + scalesAt, n, seed, (float) (1 / Math.sqrt(cols)));
       } else {
-        long rowBytes = GgmlType.Q8_0.bytesFor(cols);
+        long rowBytes = type.bytesFor(cols);
         int rowsPerStep = (int) Math.max(1, 4L * CONVERT_FLOATS / rowBytes);
         loadScratch = grow(loadScratch, Math.min(rows, rowsPerStep) * rowBytes, "weight conversion");
         for (int r = 0; r < rows; r += rowsPerStep) {
           int m = Math.min(rowsPerStep, rows - r);
           staging.upload(t.data().asSlice(r * rowBytes, m * rowBytes), loadScratch, 0);
-          long blocks = (long) m * cols / 32;
-          launchFlat("q8_0_unpack", blocks, b.address() + (long) r * cols, b.address() + scalesAt + (long) r * cols / 16,
-              loadScratch.address(), blocks);
+          long blocks = (long) m * cols / 32, firstBlock = (long) r * cols / 32;
+          launchFlat(stem + "_unpack", blocks, b.address() + firstBlock * quantBytesPerBlock,
+              b.address() + scalesAt + 2 * firstBlock, loadScratch.address(), blocks);
         }
       }
     } catch (RuntimeException e) {
       memory.release(b);
       throw e;
     }
-    return new CudaWeight(t.name(), GgmlType.Q8_0, rows, cols, b);
+    return new CudaWeight(t.name(), type, rows, cols, b);
   }
 
   /**
@@ -324,8 +330,9 @@ public final class CudaBackend implements Backend {
       return;
     }
     long ids = staging.ints(tokens);
-    if (w.type() == GgmlType.Q8_0) {
-      device.launch("embed_q8_0", tokens.length, 1, THREADS, 0, o.address(), w.address(), w.q8Scales(), ids, w.cols());
+    if (CudaWeight.keptQuantized(w.type())) {
+      device.launch("embed_" + CudaWeight.stem(w.type()), tokens.length, 1, THREADS, 0, o.address(), w.address(),
+          w.scales(), ids, w.cols());
     } else {
       device.launch(w.type() == GgmlType.BF16 ? "embed_bf16" : "embed_f32", tokens.length, 1, THREADS, 0,
           o.address(), w.address(), ids, w.cols());
@@ -379,7 +386,7 @@ public final class CudaBackend implements Backend {
     if (q8) {
       int blocks = ceilDiv(ws[0].rows(), Q8_ROWS) + ceilDiv(ws[1].rows(), Q8_ROWS) + ceilDiv(ws[2].rows(), Q8_ROWS);
       device.launch("gemv3_q8_0", blocks, 1, Q8_THREADS, 0, outs[0].address(), outs[1].address(), outs[2].address(),
-          ws[0].address(), ws[1].address(), ws[2].address(), ws[0].q8Scales(), ws[1].q8Scales(), ws[2].q8Scales(),
+          ws[0].address(), ws[1].address(), ws[2].address(), ws[0].scales(), ws[1].scales(), ws[2].scales(),
           in.address(), in.cols(), ws[0].rows(), ws[1].rows(), ws[2].rows());
       return;
     }
@@ -414,12 +421,16 @@ public final class CudaBackend implements Backend {
     } else if (w.type() == GgmlType.Q8_0 && tokens <= GEMV_ROWS) {
       // Decode: q8_0.cu reads the quants and scales, about half the bytes of bf16.
       device.launch("gemv_q8_0_" + tokens, ceilDiv(w.rows(), Q8_ROWS), 1, Q8_THREADS, 0, o.address(), w.address(),
-          w.q8Scales(), in.address(), w.cols(), w.rows(), add);
-    } else if (w.type() == GgmlType.Q8_0) {
+          w.scales(), in.address(), w.cols(), w.rows(), add);
+    } else if (w.type() == GgmlType.Q4_0 && tokens == 1) {
+      // Decode: q4_0.cu reads about a quarter of bf16's bytes.
+      device.launch("gemv_q4_0_1", ceilDiv(w.rows(), Q4_ROWS), 1, Q4_THREADS, 0, o.address(), w.address(),
+          w.scales(), in.address(), w.cols(), w.rows(), add);
+    } else if (CudaWeight.keptQuantized(w.type())) {
       // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
       long n = (long) w.rows() * w.cols();
-      weightScratch = grow(weightScratch, 2 * n, "a Q8_0 weight dequantized for a GEMM");
-      launchFlat("q8_0_to_bf16", n, weightScratch.address(), w.address(), w.q8Scales(), n);
+      weightScratch = grow(weightScratch, 2 * n, "a quantized weight dequantized for a GEMM");
+      launchFlat(CudaWeight.stem(w.type()) + "_to_bf16", n, weightScratch.address(), w.address(), w.scales(), n);
       gemmBf16(o, in, weightScratch.address(), w.rows(), w.cols(), accumulate);
     } else if (tokens <= GEMV_ROWS && w.cols() % 8 == 0) {
       // Decode: bandwidth-bound, so gemv.cu streams the weights and keeps the activations fp32.
@@ -452,7 +463,7 @@ public final class CudaBackend implements Backend {
         && wg.cols() == wu.cols()) {
       check(in.cols() == wg.cols() && g.cols() == wg.rows() && g.rows() >= 1, "matmulSwiglu shapes");
       device.launch("gemv_swiglu_q8_0", ceilDiv(wg.rows(), Q8_ROWS), 1, Q8_THREADS, 0, g.address(), wg.address(),
-          wg.q8Scales(), wu.address(), wu.q8Scales(), in.address(), wg.cols(), wg.rows());
+          wg.scales(), wu.address(), wu.scales(), in.address(), wg.cols(), wg.rows());
       return;
     }
     if (tokens > GEMV_ROWS || wg.type() != GgmlType.BF16 || wu.type() != GgmlType.BF16 || wg.cols() % 8 != 0

@@ -18,11 +18,11 @@ import java.util.SplittableRandom;
  * the GPU, greedily; the tokens appended are a fixed sequence rather than the choices). Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
  *
  * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s] [prefill chunk]
- * [specialised|general] [scheme] [auto|fp8] [bf16|q8_0]</pre>
+ * [specialised|general] [scheme] [auto|fp8] [bf16|q8_0|q4_0]</pre>
  *
  * <p>{@code scheme} is one of {@code selma eval}'s ({@link Scheme}), sized to the architecture's context
  * length as its trained window; dense when absent. Then the KV pages' precision, and the type of the
- * weight matrices (Q8_0: kept quantized on the GPU). With
+ * weight matrices (Q8_0, Q4_0: kept quantized on the GPU). With
  * {@code -Dselma.bench.json=FILE} the results are also appended to FILE as one JSON object a line.
  */
 public final class CudaDecodeBenchmark {
@@ -91,7 +91,7 @@ public final class CudaDecodeBenchmark {
     boolean specialised = args.length <= 5 || args[5].equals("specialised");
     Scheme scheme = args.length > 6 ? Scheme.parse(args[6]) : Scheme.DENSE;
     KvPrecision kv = args.length > 7 ? KvPrecision.parse(args[7]) : KvPrecision.AUTO;
-    GgmlType matrices = args.length > 8 && args[8].equalsIgnoreCase("q8_0") ? GgmlType.Q8_0 : GgmlType.BF16;
+    GgmlType matrices = args.length > 8 ? GgmlType.valueOf(args[8].toUpperCase(Locale.ROOT)) : GgmlType.BF16;
     ModelConfig config = DummyWeights.architecture(arch);
     try (CudaBackend gpu = CudaBackend.open(
         CudaOptions.defaults().withDummyWeights(1).withSpecialisedAttention(specialised).withKvPrecision(kv))) {
@@ -101,7 +101,8 @@ public final class CudaDecodeBenchmark {
       double loadSeconds = (System.nanoTime() - t0) / 1e9;
       long weightBytes = gpu.deviceBytes();
       // Bytes a decode step must read: every weight but the embedding table, of which it reads one row.
-      long embedding = matrices == GgmlType.Q8_0 ? CudaWeight.q8Bytes(config.vocabSize(), config.hiddenSize())
+      long embedding = CudaWeight.keptQuantized(matrices)
+          ? CudaWeight.quantizedBytes(matrices, config.vocabSize(), config.hiddenSize())
           : 2L * config.vocabSize() * config.hiddenSize();
       long stepBytes = config.tieWordEmbeddings() ? weightBytes : weightBytes - embedding;
       System.out.printf(Locale.ROOT, "%s on %s: %.2f GB of weights generated in %.2f s%n", arch, gpu.name(),

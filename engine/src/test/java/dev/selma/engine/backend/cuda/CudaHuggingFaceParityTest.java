@@ -204,47 +204,50 @@ class CudaHuggingFaceParityTest {
   }
 
   /**
-   * The fixtures written to GGUF Q8_0 run on the GPU in bf16 mode with their matrices kept quantized
-   * (about 1.06 bytes a weight on the device, not 2): prefill through cuBLAS on dequantized copies and
-   * decode through gemv_q8_0_1, against the CPU on the same file within the bf16 bound of the test above
-   * (2e-2, or twice what rounding the same weights to bf16 does on the CPU).
+   * The fixtures written to GGUF Q8_0 and Q4_0 run on the GPU in bf16 mode with their matrices kept
+   * quantized (about 1.06 and 0.56 bytes a weight on the device, not 2): prefill through cuBLAS on
+   * dequantized copies and decode through gemv_q8_0_1 and gemv_q4_0_1, against the CPU on the same file
+   * within the bf16 bound of the test above (2e-2, or twice what rounding the same weights to bf16 does
+   * on the CPU).
    */
   @Test
-  void q8_0WeightsStayQuantizedOnTheGpuAndMatchTheCpu(@TempDir Path temp) throws IOException {
+  void quantizedWeightsStayQuantizedOnTheGpuAndMatchTheCpu(@TempDir Path temp) throws IOException {
     List<Path> dirs = fixtures();
     Assumptions.assumeFalse(dirs.isEmpty(), "no Hugging Face fixtures in this checkout");
     StringBuilder failures = new StringBuilder();
-    for (Path dir : dirs) {
-      Path gguf = temp.resolve(dir.getFileName() + "-q8_0.gguf");
-      try (ModelFiles hf = ModelLoader.open(dir)) {
-        if (hf.config().ropeScaling().type() == RopeScaling.Type.DYNAMIC) {
-          continue; // positions depend on the chunking; its parity is fixtureModelsMatchTransformersOnTheGpu
+    for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0)) {
+      for (Path dir : dirs) {
+        Path gguf = temp.resolve(dir.getFileName() + "-" + type + ".gguf");
+        try (ModelFiles hf = ModelLoader.open(dir)) {
+          if (hf.config().ropeScaling().type() == RopeScaling.Type.DYNAMIC) {
+            continue; // positions depend on the chunking; its parity is fixtureModelsMatchTransformersOnTheGpu
+          }
+          HfToGguf.convert(hf, gguf, type, java.util.Map.of());
         }
-        HfToGguf.convert(hf, gguf, GgmlType.Q8_0, java.util.Map.of());
-      }
-      JsonNode json = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
-      JsonNode prompts = json.get("prompts");
-      int[] prompt = Arrays.copyOf(ids(prompts.get(prompts.size() - 1)), 150);
-      for (int i = 90; i < 150; i++) {
-        prompt[i] = prompt[i - 90];
-      }
-      try (ModelFiles files = ModelLoader.open(gguf)) {
-        long before = bf16.deviceBytes();
-        Llama gpu = new Llama(files.config(), files.weights(), bf16);
-        var c = files.config();
-        long weightBytes = bf16.deviceBytes() - before, params = c.numLayers() * (2L * c.qDim() * c.hiddenSize()
-            + 2L * c.kvDim() * c.hiddenSize() + 3L * c.intermediateSize() * c.hiddenSize())
-            + (c.tieWordEmbeddings() ? 1L : 2L) * c.vocabSize() * c.hiddenSize();
-        AttentionConfig dense = AttentionConfig.dense();
-        float[][] expected = schemeLogits(new Llama(files.config(), files.weights(), cpu), dense, prompt);
-        float rounding = relativeError(expected,
-            schemeLogits(new Llama(files.config(), Bf16Twin.of(files.weights()), cpu), dense, prompt));
-        float bound = Math.max(2e-2f, 2 * rounding), error = relativeError(expected, schemeLogits(gpu, dense, prompt));
-        String line = String.format(Locale.ROOT, "%s Q8_0 on the GPU: %.2e vs the CPU (bound %.2e); %d bytes of "
-            + "weights for %d matrix weights", dir.getFileName(), error, bound, weightBytes, params);
-        System.out.println(line);
-        if (!(error <= bound) || weightBytes > 1.5 * params) {
-          failures.append(line).append('\n');
+        JsonNode json = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+        JsonNode prompts = json.get("prompts");
+        int[] prompt = Arrays.copyOf(ids(prompts.get(prompts.size() - 1)), 150);
+        for (int i = 90; i < 150; i++) {
+          prompt[i] = prompt[i - 90];
+        }
+        try (ModelFiles files = ModelLoader.open(gguf)) {
+          long before = bf16.deviceBytes();
+          Llama gpu = new Llama(files.config(), files.weights(), bf16);
+          var c = files.config();
+          long weightBytes = bf16.deviceBytes() - before, params = c.numLayers() * (2L * c.qDim() * c.hiddenSize()
+              + 2L * c.kvDim() * c.hiddenSize() + 3L * c.intermediateSize() * c.hiddenSize())
+              + (c.tieWordEmbeddings() ? 1L : 2L) * c.vocabSize() * c.hiddenSize();
+          AttentionConfig dense = AttentionConfig.dense();
+          float[][] expected = schemeLogits(new Llama(files.config(), files.weights(), cpu), dense, prompt);
+          float rounding = relativeError(expected,
+              schemeLogits(new Llama(files.config(), Bf16Twin.of(files.weights()), cpu), dense, prompt));
+          float bound = Math.max(2e-2f, 2 * rounding), error = relativeError(expected, schemeLogits(gpu, dense, prompt));
+          String line = String.format(Locale.ROOT, "%s %s on the GPU: %.2e vs the CPU (bound %.2e); %d bytes of "
+              + "weights for %d matrix weights", dir.getFileName(), type, error, bound, weightBytes, params);
+          System.out.println(line);
+          if (!(error <= bound) || weightBytes > (type == GgmlType.Q4_0 ? 0.8 : 1.5) * params) {
+            failures.append(line).append('\n');
+          }
         }
       }
     }
