@@ -418,7 +418,10 @@ final class CudaAttention implements AutoCloseable {
         device.launch("block_scores", ceilDiv((long) h * blocks, warpsPerBlock), 1, 32 * warpsPerBlock, 0, queryAt,
             keyAt, queryBlocks, blocks, h, d, scoresAt);
       }
-      device.launch("block_topk", queryBlocks, h, TOPK_THREADS, 0, scoresAt, queryBlocks, blocks, firstQueryBlock,
+      // Fewer rows than multiprocessors (a decode token's, one a KV head): a row's scan of every candidate
+      // would wait on the loads of a few warps, so it gets the most threads a block has.
+      int topkThreads = rows < device.multiprocessors() ? 1024 : TOPK_THREADS;
+      device.launch("block_topk", queryBlocks, h, topkThreads, 0, scoresAt, queryBlocks, blocks, firstQueryBlock,
           config.merge(), config.sinkBlocks(), config.windowBlocks(), k, scratch.address() + bestAt,
           scratch.address() + selectedAt);
       if (token) {
