@@ -141,7 +141,7 @@ public final class SelmaDemo {
     System.out.println("\nSolr keeps serving; ask your own question (Ctrl-C stops):");
     System.out.println("  curl -s '" + base + "/demo/answer' --data-urlencode 'q=vault code of Pemberley'"
         + " --data-urlencode 'selma.question=What is the vault code of Pemberley?' -d rows=1"
-        + " -d selma.attention=select-merge -d selma.attention.selection=bound -d selma.attention.topK=55"
+        + " -d selma.attention=select-merge -d selma.attention.selection=query -d selma.attention.topK=55"
         + " -d selma.positions=reindexed -d selma.budget=" + budget + " -d fl=id");
     stop.await();
   }

@@ -186,6 +186,12 @@ class StandaloneAnswerTest {
     }
     assertEquals(1.0, sum, 1e-3);
     assertTrue(citations.stream().allMatch(c -> c.get("attentionShare") instanceof Double));
+    // Decode steps choosing with their own query (selection query) are cited too.
+    NamedList<Object> query = ask("q", "whales OR lighthouses OR comets", "selma.model", "tiny", "selma.maxNewTokens",
+        "4", "selma.attention", "select-merge", "selma.attention.blockSize", "16", "selma.attention.topK", "4",
+        "selma.attention.merge", "1", "selma.attention.sinkBlocks", "1", "selma.attention.windowBlocks", "1",
+        "selma.attention.selection", "query", "selma.positions", "reindexed");
+    assertEquals(1.0, list(query, "attended").stream().mapToDouble(a -> (Double) a.get("share")).sum(), 1e-3);
     // Dense attention chooses nothing: no attention-based citations.
     assertNull(ask("q", "whales", "selma.model", "tiny", "selma.maxNewTokens", "2").get("attended"));
   }
@@ -234,6 +240,8 @@ class StandaloneAnswerTest {
         .contains("selma.maxNewTokens must be an integer, got 'many'"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.attention", "sparse").getMessage()
         .contains("unknown attention scheme 'sparse' in selma.attention"));
+    assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.attention", "select-merge",
+        "selma.attention.selection", "best").getMessage().contains("selma.attention.selection"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.positions", "reindexed").getMessage()
         .contains("re-indexed positions need scheme select-and-merge"));
     assertTrue(fails(400, "q", "whales", "selma.model", "tiny", "selma.attention", "select-merge",

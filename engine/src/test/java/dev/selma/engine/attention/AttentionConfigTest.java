@@ -23,6 +23,17 @@ class AttentionConfigTest {
   }
 
   @Test
+  void selectionsAreNamedCaseInsensitivelyAndAnUnknownNameListsTheKnownOnes() {
+    for (AttentionConfig.Selection sel : AttentionConfig.Selection.values()) {
+      assertEquals(sel, AttentionConfig.Selection.named(sel.label().toUpperCase(java.util.Locale.ROOT)));
+    }
+    assertEquals("unknown selection 'best'; use mean, bound or query", assertThrows(IllegalArgumentException.class,
+        () -> AttentionConfig.Selection.named("best")).getMessage());
+    assertFalse(AttentionConfig.Selection.MEAN.bounds());
+    assertTrue(AttentionConfig.Selection.QUERY.bounds());
+  }
+
+  @Test
   void invalidParametersAreRejectedNamingTheParameter() {
     rejects("block_size must be a power of two >= 16, got 48", () -> AttentionConfig.selectAndMerge(48, 4, 2, 1, 1));
     rejects("block_size must be a power of two >= 16, got 8", () -> AttentionConfig.selectAndMerge(8, 4, 2, 1, 1));
