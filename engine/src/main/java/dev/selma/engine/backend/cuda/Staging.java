@@ -18,6 +18,13 @@ import jcuda.Pointer;
  */
 final class Staging implements AutoCloseable {
   private static final int ALIGN = 256;
+  /**
+   * Threads that copy an upload into the pinned ring: one core copies from the page cache at ~9 GB/s,
+   * a fraction of what the copy engine takes from pinned memory.
+   */
+  private static final int COPY_THREADS = Math.min(4, Runtime.getRuntime().availableProcessors());
+  /** Pieces smaller than this are copied by the calling thread alone. */
+  private static final long PARALLEL_BYTES = 8L << 20;
 
   private final CudaDevice device;
   private final DeviceMemory memory;
@@ -26,6 +33,12 @@ final class Staging implements AutoCloseable {
   private long hostCursor;
   private DeviceBuffer ring;
   private long ringCursor;
+  private final java.util.concurrent.ExecutorService copiers = COPY_THREADS < 2 ? null
+      : java.util.concurrent.Executors.newFixedThreadPool(COPY_THREADS - 1, r -> {
+        Thread t = new Thread(r, "selma-upload-copy");
+        t.setDaemon(true);
+        return t;
+      });
 
   Staging(CudaDevice device, DeviceMemory memory, long hostBytes, long ringBytes) {
     this.device = device;
@@ -61,8 +74,54 @@ final class Staging implements AutoCloseable {
     for (long done = 0; done < src.byteSize(); done += step) {
       long bytes = Math.min(step, src.byteSize() - done);
       long at = reserveHost(bytes);
-      MemorySegment.copy(src, done, hostSegment, at, bytes);
+      copyIn(src, done, at, bytes);
       device.copyToDevice(dst, offset + done, host.withByteOffset(at), bytes);
+    }
+  }
+
+  /**
+   * Copies {@code bytes} of {@code src} from {@code from} into the pinned ring at {@code at}, a large
+   * piece in slices on the copy threads and the calling one.
+   */
+  private void copyIn(MemorySegment src, long from, long at, long bytes) {
+    if (copiers == null || bytes < PARALLEL_BYTES) {
+      MemorySegment.copy(src, from, hostSegment, at, bytes);
+      return;
+    }
+    long slice = ((bytes + COPY_THREADS - 1) / COPY_THREADS + 4095) & -4096L;
+    java.util.List<java.util.concurrent.Future<?>> others = new java.util.ArrayList<>();
+    for (long o = slice; o < bytes; o += slice) {
+      long start = o, n = Math.min(slice, bytes - o);
+      others.add(copiers.submit(() -> MemorySegment.copy(src, from + start, hostSegment, at + start, n)));
+    }
+    RuntimeException failure = null;
+    try {
+      MemorySegment.copy(src, from, hostSegment, at, Math.min(slice, bytes));
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+    // Every slice finishes before the ring may be reused, even when one failed or the thread is interrupted.
+    boolean interrupted = false;
+    for (java.util.concurrent.Future<?> f : others) {
+      while (true) {
+        try {
+          f.get();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true;
+        } catch (java.util.concurrent.ExecutionException e) {
+          if (failure == null) {
+            failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+          }
+          break;
+        }
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+    if (failure != null) {
+      throw failure;
     }
   }
 
@@ -116,6 +175,9 @@ final class Staging implements AutoCloseable {
 
   @Override
   public void close() {
+    if (copiers != null) {
+      copiers.shutdown();
+    }
     device.synchronize();
     cuMemFreeHost(host);
   }

@@ -217,6 +217,24 @@ class CudaBackendTest {
     }
   }
 
+  /** An upload large enough to be copied into the pinned ring by several threads arrives intact. */
+  @Test
+  void aLargeUploadArrivesIntact() {
+    int n = 5_000_017; // 20 MB: slices of uneven length
+    float[] values = new float[n];
+    SplittableRandom r = new SplittableRandom(8);
+    for (int i = 0; i < n; i++) {
+      values[i] = (float) r.nextGaussian();
+    }
+    Weight row = bf16.load(new Tensor("large", GgmlType.F32, new long[] {1, n}, MemorySegment.ofArray(values)));
+    Activations x = bf16.allocate(1, n);
+    bf16.embed(x, row, new int[] {0});
+    float[] back = new float[n];
+    bf16.read(x, 0, back);
+    assertArrayEquals(values, back);
+    bf16.free(x);
+  }
+
   @Test
   void fp32ModeMatchesTheCpuWithin1e3() {
     compare(fp32, ALL, Mode.FP32);
