@@ -55,12 +55,12 @@ public record AttentionConfig(
      */
     BOUND("bound"),
     /**
-     * BOUND, and a chunk of one token (a decode step, and the prompt's last token, which generation
-     * runs alone) ranks with its own query (the mean of its KV head's query heads) instead of the
-     * preceding group's blocks, as Quest chooses per decode step: the question at the end of a prompt,
-     * not the text before it, chooses what the answer reads. Such a token no longer computes what it
-     * computes inside a longer chunk, so its pages are not offered to the prefix cache
-     * ({@link #tokenChooses}).
+     * BOUND, and a decode step (one token appended on its own to sample from, the prompt's last token
+     * included, which generation runs alone) ranks with its own query (the mean of its KV head's query
+     * heads) instead of the preceding group's blocks, as Quest chooses per decode step: the question at
+     * the end of a prompt, not the text before it, chooses what the answer reads. Such a token no
+     * longer computes what a prefill computes, so its pages are not offered to the prefix cache
+     * ({@link #tokenChooses}); any other chunk, of one token or more, chooses as BOUND does.
      */
     QUERY("query");
 
@@ -229,6 +229,7 @@ public record AttentionConfig(
    * Whether a chunk of the one token at {@code position} chooses blocks with its own query
    * ({@link Selection#QUERY}): select-and-merge with more candidates before the token's group than it
    * chooses. Otherwise every candidate is read, and the token computes what it would in any chunk.
+   * The planner applies it to every chunk of one token; a sequence passes QUERY only for decode steps.
    */
   public boolean tokenChooses(int position) {
     if (scheme != Scheme.SELECT_AND_MERGE || selection != Selection.QUERY) {

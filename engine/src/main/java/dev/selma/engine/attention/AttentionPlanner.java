@@ -29,9 +29,9 @@ import java.util.Arrays;
  * causal and makes every chunking, decode included, compute the same thing; the cost is a lag of
  * one group, which the window and the group's own blocks (read densely) cover. The lag matters at the
  * end of a prompt: the question sits in the last group, whose blocks are chosen by the text before
- * it. Under {@link AttentionConfig.Selection#QUERY} a chunk of one token (a decode step, or the
- * prompt's last token run alone) ranks the candidates with its own query instead, one list, no
- * interleaving; such a token then computes differently than inside a longer chunk.
+ * it. Under {@link AttentionConfig.Selection#QUERY} a chunk of one token ranks the candidates with
+ * its own query instead, one list, no interleaving; a sequence asks for it only for decode steps (the
+ * prompt's last token run alone included), whose tokens then compute differently than in a prefill.
  *
  * <p>GQA: the query heads of a KV head share its choice, scored with the mean of their query means.
  * The dot product is linear, so this ranks exactly as the sum of the heads' scores would.

@@ -151,7 +151,12 @@ public final class Generator {
         if (end == prompt.length && end - at > 1 && seq.attention().tokenChooses(end - 1)) {
           end--; // the prompt's last token runs alone, so that it chooses blocks with its own query
         }
-        logits = seq.appendToSample(Arrays.copyOfRange(prompt, at, end));
+        int[] chunk = Arrays.copyOfRange(prompt, at, end);
+        if (end == prompt.length) {
+          logits = seq.appendToSample(chunk);
+        } else {
+          seq.prefill(chunk);
+        }
         at = end;
         progress();
       }

@@ -39,7 +39,9 @@ public final class Sampler {
    * Chooses the next token from logits wherever they were computed. Only the candidates the rule can
    * keep are read: the largest k for greedy and top-k, the largest {@link TopLogits#MAX_K} and the
    * softmax's denominator for top-p and min-p; every logit when a penalty applies or the cut falls
-   * further down. The token is the one {@link #sample(float[])} chooses from the same logits.
+   * further down. The candidates and their order are those of sorting every logit (descending, equal
+   * logits by id); a top-p cut over the largest 1,024 divides by the backend's denominator, which a
+   * GPU sums in float, so a cut within about 1e-6 of {@code topP} may fall one token apart.
    */
   public int sample(Logits logits) {
     if (penalised()) {

@@ -97,16 +97,16 @@ public final class Llama {
   }
 
   /**
-   * Runs one chunk through every layer, appending its keys and values to the sequence, and leaves
-   * the final hidden states of the chunk in {@code ws.x}.
+   * Runs one chunk through every layer under {@code attention}, appending its keys and values to the
+   * sequence, and leaves the final hidden states of the chunk in {@code ws.x}.
    */
-  void forwardChunk(Sequence seq, int[] tokens) {
+  void forwardChunk(Sequence seq, int[] tokens, AttentionConfig attention) {
     Workspace ws = seq.workspace;
     int n = tokens.length;
     Activations x = ws.x.rows(0, n), xb = ws.xb.rows(0, n), q = ws.q.rows(0, n), k = ws.k.rows(0, n),
         v = ws.v.rows(0, n), att = ws.att.rows(0, n), gate = ws.gate.rows(0, n), up = ws.up.rows(0, n);
     float eps = (float) config.rmsNormEps();
-    Rope rope = rope(seq.cache.length() + n, seq.attention);
+    Rope rope = rope(seq.cache.length() + n, attention);
 
     backend.embed(x, embedding, tokens);
     for (int l = 0; l < blocks.size(); l++) {
@@ -119,7 +119,7 @@ public final class Llama {
         backend.addBias(v, b.bv);
       }
       backend.storeKv(seq.cache, l, q, k, v);
-      backend.attention(att, q, seq.cache, l, rope, seq.attention, seq.attentionStats);
+      backend.attention(att, q, seq.cache, l, rope, attention, seq.attentionStats);
       backend.matmulAdd(x, att, b.wo, xb);
 
       backend.rmsNorm(xb, x, b.ffnNorm, eps);

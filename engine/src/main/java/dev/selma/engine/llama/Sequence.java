@@ -248,7 +248,7 @@ public final class Sequence implements AutoCloseable {
     // the prompt "prefix + document", which no request sent.
     try {
       for (int at = from; at < to; at += maxChunk) {
-        run(Arrays.copyOfRange(prompt, at, Math.min(to, at + maxChunk)));
+        run(Arrays.copyOfRange(prompt, at, Math.min(to, at + maxChunk)), false);
       }
       rows.append(paged, prefix, prefix + n);
       truncate(prefix);
@@ -308,21 +308,34 @@ public final class Sequence implements AutoCloseable {
    * Appends tokens (in chunks of at most {@link #maxChunk()}) and leaves the logits of the last one
    * where the backend computed them, for a sampler to take what it needs: on a GPU the few largest
    * rather than a vocabulary-sized row. They can be read until the sequence appends again or closes.
+   * One token appended alone is a decode step: under {@link AttentionConfig.Selection#QUERY} it
+   * chooses its blocks with its own query.
    */
   public Logits appendToSample(int[] newTokens) {
-    forward(newTokens, null);
+    forward(newTokens, null, true, newTokens.length == 1);
     return new LastLogits(++logitsVersion);
+  }
+
+  /**
+   * Appends tokens as a prefill computes them, in chunks of at most {@link #maxChunk()}, without
+   * logits: a prompt's part before its last chunk.
+   */
+  public void prefill(int[] newTokens) {
+    forward(newTokens, null, false, false);
   }
 
   /** Appends tokens and returns the logits of every one of them (for tests and scoring). */
   public float[][] appendAllLogits(int[] newTokens) {
     float[][] out = new float[newTokens.length][model.config().vocabSize()];
-    forward(newTokens, out);
+    forward(newTokens, out, false, false);
     return out;
   }
 
-  /** Runs the tokens; logits of every one into {@code all}, or of the last one left in the workspace. */
-  private void forward(int[] newTokens, float[][] all) {
+  /**
+   * Runs the tokens: logits of every one into {@code all} if given, and with {@code lastLogits} the
+   * last one's left in the workspace; {@code decode}: they are one token appended to sample from.
+   */
+  private void forward(int[] newTokens, float[][] all, boolean lastLogits, boolean decode) {
     if (newTokens.length == 0) {
       throw new IllegalArgumentException("no tokens to append");
     }
@@ -335,12 +348,12 @@ public final class Sequence implements AutoCloseable {
       int to = Math.min(newTokens.length, from + maxChunk);
       int[] chunk = Arrays.copyOfRange(newTokens, from, to);
       int start = length();
-      run(chunk);
+      run(chunk, decode);
       record(start, chunk);
       offerFullPages();
       if (all != null) {
         model.logits(workspace, 0, chunk.length, Arrays.copyOfRange(all, from, to));
-      } else if (to == newTokens.length) {
+      } else if (lastLogits && to == newTokens.length) {
         model.logits(workspace, chunk.length - 1, chunk.length, null);
       }
     }
@@ -380,13 +393,23 @@ public final class Sequence implements AutoCloseable {
     }
   }
 
-  /** Runs a chunk through the model, noting where the keys and values stop being a prefill's. */
-  private void run(int[] chunk) {
+  /**
+   * Runs a chunk through the model. Only a {@code decode} step (one token appended to sample from)
+   * chooses blocks with its own query under {@link AttentionConfig.Selection#QUERY}, and is noted as
+   * no longer what a prefill computes; any other chunk of one token chooses as a longer chunk does,
+   * with key bounds.
+   */
+  private void run(int[] chunk, boolean decode) {
     int start = length();
+    AttentionConfig config = attention;
     if (chunk.length == 1 && attention.tokenChooses(start)) {
-      inexactFrom = Math.min(inexactFrom, start);
+      if (decode) {
+        inexactFrom = Math.min(inexactFrom, start);
+      } else {
+        config = attention.withSelection(AttentionConfig.Selection.BOUND);
+      }
     }
-    model.forwardChunk(this, chunk);
+    model.forwardChunk(this, chunk, config);
   }
 
   private void record(int start, int[] chunk) {
@@ -412,7 +435,7 @@ public final class Sequence implements AutoCloseable {
       // The cache cut at a block-sum boundary: recompute the rest from the tokens.
       int[] rest = Arrays.copyOfRange(tokens, kept, length);
       for (int from = 0; from < rest.length; from += maxChunk) {
-        run(Arrays.copyOfRange(rest, from, Math.min(rest.length, from + maxChunk)));
+        run(Arrays.copyOfRange(rest, from, Math.min(rest.length, from + maxChunk)), false);
       }
     }
   }

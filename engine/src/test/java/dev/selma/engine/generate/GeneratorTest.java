@@ -122,6 +122,27 @@ class GeneratorTest {
     }
   }
 
+  /**
+   * Under Selection.QUERY only a token appended alone to sample from chooses by its own query: a
+   * prefill, a longer append whose last chunk is one token and a truncation's recompute stay exact.
+   */
+  @Test
+  void underQuerySelectionOnlyADecodeStepIsInexact() {
+    AttentionConfig c = AttentionConfig.selectAndMerge(16, 2, 2, 1, 1).withSelection(AttentionConfig.Selection.QUERY);
+    int[] tokens = new java.util.SplittableRandom(6).ints(121, 0, 50).toArray(); // chunks of 4: the last is 1
+    try (Sequence s = MODEL.newSequence(160, 4)) {
+      s.attention(c);
+      s.prefill(java.util.Arrays.copyOf(tokens, 113));
+      s.appendToSample(java.util.Arrays.copyOfRange(tokens, 113, 121));
+      assertEquals(121, s.exactLength());
+      s.truncate(117); // recomputes from a block-sum boundary, the last chunk one token
+      assertEquals(117, s.exactLength());
+      s.appendToSample(new int[] {7});
+      assertEquals(117, s.exactLength());
+      assertEquals(118, s.length());
+    }
+  }
+
   @Test
   void aSequenceReusesThePromptPrefixItAlreadyHolds() {
     GenerationResult cold = run(GenerationRequest.builder(PROMPT).maxNewTokens(5).build());

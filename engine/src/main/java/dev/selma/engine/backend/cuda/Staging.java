@@ -94,10 +94,10 @@ final class Staging implements AutoCloseable {
       long start = o, n = Math.min(slice, bytes - o);
       others.add(copiers.submit(() -> MemorySegment.copy(src, from + start, hostSegment, at + start, n)));
     }
-    RuntimeException failure = null;
+    Throwable failure = null;
     try {
       MemorySegment.copy(src, from, hostSegment, at, Math.min(slice, bytes));
-    } catch (RuntimeException e) {
+    } catch (Throwable e) { // an Error too (a mapped file truncated under us): the slices must finish first
       failure = e;
     }
     // Every slice finishes before the ring may be reused, even when one failed or the thread is interrupted.
@@ -111,7 +111,7 @@ final class Staging implements AutoCloseable {
           interrupted = true;
         } catch (java.util.concurrent.ExecutionException e) {
           if (failure == null) {
-            failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+            failure = e.getCause();
           }
           break;
         }
@@ -120,8 +120,14 @@ final class Staging implements AutoCloseable {
     if (interrupted) {
       Thread.currentThread().interrupt();
     }
+    if (failure instanceof RuntimeException r) {
+      throw r;
+    }
+    if (failure instanceof Error e) {
+      throw e;
+    }
     if (failure != null) {
-      throw failure;
+      throw new IllegalStateException("copying an upload failed", failure);
     }
   }
 
