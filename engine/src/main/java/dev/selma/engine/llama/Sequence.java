@@ -50,7 +50,7 @@ public final class Sequence implements AutoCloseable {
   /**
    * The first token whose keys and values are not what a prefill of the tokens computes, or {@link
    * Integer#MAX_VALUE}: {@linkplain #place placed} from a document's own encoding, or computed by a
-   * one-token chunk that chose its blocks with its own query ({@link AttentionConfig#tokenChooses}).
+   * decode step that chose its blocks with its own query ({@link AttentionConfig#tokenChooses}).
    * From there on the pages are never offered to the prefix cache, and a later prompt keeps none of them.
    */
   private int inexactFrom = Integer.MAX_VALUE;
@@ -313,7 +313,7 @@ public final class Sequence implements AutoCloseable {
    */
   public Logits appendToSample(int[] newTokens) {
     forward(newTokens, null, true, newTokens.length == 1);
-    return new LastLogits(++logitsVersion);
+    return new LastLogits(logitsVersion);
   }
 
   /**

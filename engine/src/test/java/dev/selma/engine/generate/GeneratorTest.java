@@ -144,6 +144,16 @@ class GeneratorTest {
   }
 
   @Test
+  void logitsLeftOnTheBackendAreGoneOnceTheSequenceAppendsAgain() {
+    try (Sequence s = MODEL.newSequence(128, 4)) {
+      dev.selma.engine.backend.Logits first = s.appendToSample(PROMPT);
+      assertEquals(Sampler.argmax(first.all()), first.top(1, 0).ids()[0]);
+      s.prefill(new int[] {1, 2});
+      assertThrows(IllegalStateException.class, first::all);
+    }
+  }
+
+  @Test
   void aSequenceReusesThePromptPrefixItAlreadyHolds() {
     GenerationResult cold = run(GenerationRequest.builder(PROMPT).maxNewTokens(5).build());
     try (Sequence s = MODEL.newSequence(128, 4)) {
