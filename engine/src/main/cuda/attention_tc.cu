@@ -13,13 +13,20 @@
 // Each warp computes its 16 x TC_KEYS scores S = Q K^T in accumulator registers, updates its online
 // softmax there (a row's scores are spread over the four lanes of a quad), and turns them into P in
 // place: the accumulator layout of two adjacent 8-key tiles is the A-operand layout of a 16-key step,
-// so P never goes through shared memory. Then O += P V, V read transposed by ldmatrix. Scores are
-// scaled by log2(e) / sqrt(d) once so that the exponentials are exp2.
+// so P never goes through shared memory. Then O += P V, V read transposed by ldmatrix. Queries carry
+// log2(e) / sqrt(d) so that the exponentials are single ex2 instructions.
+//
+// What the loop spends its instructions on (measured with tools/kernel-bench/attention_tc_bench.cu):
+// a step masks only when its last key is after the warp's first query; the running max moves only
+// when a score passes it by more than 2^8 (exact: O and the sum use the same max), so O is rarely
+// rescaled; a row's sum stays split over its quad until the end; and when plan blocks are whole steps
+// a step's keys are consecutive tokens, looked up once.
 //
 // Fragment layouts (PTX ISA, mma.m16n8k16 with .bf16): lane l holds accumulator rows l/4 and l/4 + 8,
 // columns 2(l%4) and 2(l%4) + 1; A registers a0..a3 hold (row l/4, k 2(l%4)..+1), (row l/4 + 8, same
 // k), then the same at k + 8; B registers b0, b1 hold (k 2(l%4)..+1, column l/4) and the same at k + 8.
 #include <math_constants.h>
+#include <type_traits>
 #include "attention.cuh"
 #include "kv_layout.cuh"
 #include "rope.cuh"
@@ -59,6 +66,13 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 2^x in one instruction (MUFU.EX2); 2^-inf = 0, and results below 2^-126 flush to 0.
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<unsigned*>(&v);
@@ -92,6 +106,8 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     qpos[tid] = valid ? t0 + tid / ng + query_shift[e] : 0;
   }
   __syncthreads();
+  // Queries carry the scores' scale, log2(e) / sqrt(d), so that scores come out of the products ready for exp2.
+  const float scale_log2 = scale * 1.4426950408889634f;
   for (int idx = tid; idx < TC_ROWS * HALF; idx += blockDim.x) {
     int r = idx / HALF, i = idx % HALF;
     int a = rope_first(rope, HALF, i), b = rope_second(rope, HALF, i);
@@ -100,8 +116,8 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
       const float* qr = q + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + r % ng) * D;
       float c, s;
       rope_cos_sin(rope, HALF, i, map.neighbour(qpos[r]), &c, &s);
-      x0 = qr[a] * c - qr[b] * s;
-      x1 = qr[b] * c + qr[a] * s;
+      x0 = (qr[a] * c - qr[b] * s) * scale_log2;
+      x1 = (qr[b] * c + qr[a] * s) * scale_log2;
     }
     qs[r * LD + a] = __float2bfloat16_rn(x0);
     qs[r * LD + b] = __float2bfloat16_rn(x1);
@@ -119,34 +135,64 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   // This lane's two rows (of the warp's 16): running max (in log2 units) and sum.
   float m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.f, 0.f};
   int my_q[2] = {qtok[warp * 16 + (lane >> 2)], qtok[warp * 16 + (lane >> 2) + 8]};
-  const float scale_log2 = scale * 1.4426950408889634f;
+  // Rows are valid from the first: a warp whose first row is padding has nothing to compute, and a step
+  // whose last key is not after the warp's first query needs no mask.
+  int warp_first_q = qtok[warp * 16];
 
   int from = key_offsets[e], to = key_offsets[e + 1];
-  long long total = (long long)(to - from) * block_size;
+  int total = (to - from) * block_size;  // an entry lists fewer than 2^31 keys
   int last_query = t0 + nt - 1;
+  bool pow2 = (block_size & (block_size - 1)) == 0;
+  int block_shift = __ffs(block_size) - 1;
+  // The token of the entry's f-th key (f < total), INT_MAX past the cache's length.
+  auto key_token = [&](int f) {
+    int b = pow2 ? f >> block_shift : f / block_size;
+    int t = key_blocks[from + b] * block_size + (f - b * block_size);
+    return t < key_length ? t : INT_MAX;
+  };
   const __nv_bfloat16* krot = rotated + (size_t)row_base[e] * D;
   const __nv_bfloat16* vrows = values == nullptr ? nullptr : values + (size_t)row_base[e] * D;
   // Whether step c has a key the item's queries may see (keys come in token order).
-  auto live = [&](int c) {
-    long long f0 = (long long)c * TC_KEYS;
-    return f0 < total && key_blocks[from + f0 / block_size] * block_size + (int)(f0 % block_size) <= last_query;
-  };
+  auto live = [&](int c) { return c * TC_KEYS < total && key_token(c * TC_KEYS) <= last_query; };
   // Starts copying step c's keys and values into buffer c & 1 and records their tokens.
+  // When blocks are whole steps, a step's keys are consecutive tokens of one block and one page (a page's
+  // KV_PAGE tokens are a multiple of TC_KEYS): one lookup for the step instead of one per key.
+  bool whole = block_size % TC_KEYS == 0;
+  // A thread copies the same 16-byte piece of keys sj, sj + KEY_STRIDE, ... of every step.
+  constexpr int KEY_STRIDE = TC_WARPS * 32 / V8, PER_THREAD = TC_KEYS / KEY_STRIDE;
+  int sj = tid / V8, piece = (tid % V8) * 8;
   auto stage = [&](int c) {
-    int buf = c & 1;
-    for (int idx = tid; idx < TC_KEYS * V8; idx += blockDim.x) {
-      int j = idx / V8, v8 = idx % V8, logical;
-      long long f = (long long)c * TC_KEYS + j;
-      int token = plan_key(key_blocks, key_positions, from, total, block_size, key_length, f, &logical);
-      bool valid = token != INT_MAX;
-      if (v8 == 0) ktok[buf * TC_KEYS + j] = token;
-      const __nv_bfloat16* k = valid ? krot + f * D + v8 * 8 : krot;
-      const __nv_bfloat16* v = !valid             ? krot
-                               : vrows != nullptr ? vrows + f * D + v8 * 8
-                                                  : kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D,
-                                                                          kv_head, token) + v8 * 8;
-      copy16_async(ks + (buf * TC_KEYS + j) * LD + v8 * 8, k, valid);
-      copy16_async(vs + (buf * TC_KEYS + j) * LD + v8 * 8, v, valid);
+    int buf = c & 1, f0 = c * TC_KEYS;
+    __nv_bfloat16* kdst = ks + (buf * TC_KEYS + sj) * LD + piece;
+    __nv_bfloat16* vdst = vs + (buf * TC_KEYS + sj) * LD + piece;
+    if (whole) {
+      int b = pow2 ? f0 >> block_shift : f0 / block_size;
+      int first_token = key_blocks[from + b] * block_size + (f0 - b * block_size);
+      const __nv_bfloat16* first_value =
+          vrows != nullptr ? vrows + (size_t)f0 * D
+                           : kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D, kv_head, first_token);
+#pragma unroll
+      for (int it = 0; it < PER_THREAD; it++) {
+        int j = sj + it * KEY_STRIDE;
+        bool valid = f0 + j < total && first_token + j < key_length;
+        if (piece == 0) ktok[buf * TC_KEYS + j] = valid ? first_token + j : INT_MAX;
+        copy16_async(kdst + it * KEY_STRIDE * LD, valid ? krot + (size_t)(f0 + j) * D + piece : krot, valid);
+        copy16_async(vdst + it * KEY_STRIDE * LD, valid ? first_value + j * D + piece : krot, valid);
+      }
+    } else {
+#pragma unroll
+      for (int it = 0; it < PER_THREAD; it++) {
+        int j = sj + it * KEY_STRIDE, f = f0 + j;
+        int token = f < total ? key_token(f) : INT_MAX;
+        bool valid = token != INT_MAX;
+        if (piece == 0) ktok[buf * TC_KEYS + j] = token;
+        const __nv_bfloat16* v = !valid             ? krot
+                                 : vrows != nullptr ? vrows + (size_t)f * D + piece
+                                                    : kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D,
+                                                                            kv_head, token) + piece;
+        copy16_async(kdst + it * KEY_STRIDE * LD, valid ? krot + (size_t)f * D + piece : krot, valid);
+        copy16_async(vdst + it * KEY_STRIDE * LD, v, valid);
+      }
     }
     asm volatile("cp.async.commit_group;\n" ::);
   };
@@ -165,6 +211,7 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     const __nv_bfloat16* kb_s = ks + buf * TC_KEYS * LD;
     const __nv_bfloat16* vb_s = vs + buf * TC_KEYS * LD;
     const int* kt = ktok + buf * TC_KEYS;
+    if (warp_first_q < 0) continue;
 
     // S = Q K^T: K's rows are the B operand as stored ([key][dim] is column-major K^T).
     float s[NT][4];
@@ -181,49 +228,64 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
       }
     }
     // Online softmax in registers: element i of tile n is row h = i / 2, key n * 8 + 2 (lane % 4) + i % 2.
+    bool masked = kt[TC_KEYS - 1] > warp_first_q;  // warp-uniform
+    if (masked) {
+#pragma unroll
+      for (int n = 0; n < NT; n++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+          if (kt[n * 8 + 2 * (lane & 3) + (i & 1)] > my_q[i >> 1]) s[n][i] = -CUDART_INF_F;
+      }
+    }
     float mx[2] = {-CUDART_INF_F, -CUDART_INF_F};
 #pragma unroll
     for (int n = 0; n < NT; n++) {
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        int h = i >> 1;
-        float x = kt[n * 8 + 2 * (lane & 3) + (i & 1)] <= my_q[h] ? s[n][i] * scale_log2 : -CUDART_INF_F;
-        s[n][i] = x;
-        mx[h] = fmaxf(mx[h], x);
-      }
+      for (int i = 0; i < 4; i++) mx[i >> 1] = fmaxf(mx[i >> 1], s[n][i]);
     }
-    float alpha[2], sum[2] = {0.f, 0.f};
+    // The running max moves only when a score passes it by more than 8 (log2 units): probabilities up to
+    // 2^8 lose nothing in bf16 or fp32, and most steps then skip rescaling O. One warp-wide decision.
+    float m_new[2];
+    bool grow = false;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
       mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
       mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      float m_new = fmaxf(m[h], mx[h]);
-      alpha[h] = m_new == -CUDART_INF_F ? 1.f : exp2f(m[h] - m_new);
-      m[h] = m_new;
+      m_new[h] = fmaxf(m[h], mx[h]);
+      grow |= m_new[h] > m[h] + 8.f;
     }
+    if (__any_sync(0xffffffffu, grow)) {
 #pragma unroll
-    for (int n = 0; n < NT; n++) {
+      for (int h = 0; h < 2; h++) {
+        float alpha = m_new[h] == -CUDART_INF_F ? 1.f : exp2_approx(m[h] - m_new[h]);
+        m[h] = m_new[h];
+        l[h] *= alpha;
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        int h = i >> 1;
-        float p = s[n][i] == -CUDART_INF_F ? 0.f : exp2f(s[n][i] - m[h]);
-        s[n][i] = p;
-        sum[h] += p;
+        for (int n = 0; n < OT; n++) {
+          o[n][2 * h] *= alpha;
+          o[n][2 * h + 1] *= alpha;
+        }
       }
     }
+    // This lane's share of each row's sum: the quad's shares are added once, at the end. Only a masked
+    // step can leave a row with no key yet, m = -inf, where 2^(-inf - -inf) would be NaN.
+    auto probabilities = [&](auto masked_step) {
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-      sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 1);
-      sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 2);
-      l[h] = l[h] * alpha[h] + sum[h];
-    }
+      for (int n = 0; n < NT; n++) {
 #pragma unroll
-    for (int n = 0; n < OT; n++) {
-      o[n][0] *= alpha[0];
-      o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1];
-      o[n][3] *= alpha[1];
-    }
+        for (int i = 0; i < 4; i++) {
+          int h = i >> 1;
+          float p = exp2_approx(s[n][i] - m[h]);
+          if constexpr (decltype(masked_step)::value) p = s[n][i] == -CUDART_INF_F ? 0.f : p;
+          s[n][i] = p;
+          l[h] += p;
+        }
+      }
+    };
+    if (masked)
+      probabilities(std::true_type{});
+    else
+      probabilities(std::false_type{});
     // O += P V: key tiles 2k and 2k + 1 of P are the A operand of key step k.
 #pragma unroll
     for (int k = 0; k < TC_KEYS / 16; k++) {
@@ -239,6 +301,11 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     }
   }
 
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+  }
 #pragma unroll
   for (int h = 0; h < 2; h++) {
     int r = warp * 16 + (lane >> 2) + 8 * h;

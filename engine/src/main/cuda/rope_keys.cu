@@ -2,49 +2,104 @@
 // per entry and chunk, into bf16 rows for attention_tc.cu, whose items share an entry's keys: row
 // row_base[e] + f holds the f-th key of entry e's list (zeros past the cache's length). From fp8 pages
 // it also writes the values, scaled to bf16, into the same rows of values_out: the tensor-core kernel
-// copies bf16 rows as they are. Block (x, y) rotates keys [64 x, 64 x + 64) of entry first_entry + y,
-// one thread per (key, pair).
+// copies bf16 rows as they are. Block (x, y) rotates keys [64 x, 64 x + 64) of entry first_entry + y;
+// a thread takes four pairs of one key, so that its loads and stores are 4 or 8 bytes wide and the
+// plan lookup serves four pairs.
 #include "attention.cuh"
 #include "kv_layout.cuh"
 #include "rope.cuh"
 
 #define ROPE_KEYS_PER_BLOCK 64
 
+// Elements d .. d + 3 of a row as floats (d a multiple of 4: 8- or 4-byte aligned).
+__device__ __forceinline__ void load4(const __nv_bfloat16* row, int d, float (&x)[4]) {
+  uint2 u = *reinterpret_cast<const uint2*>(row + d);
+  float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&u.x));
+  float2 b = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&u.y));
+  x[0] = a.x, x[1] = a.y, x[2] = b.x, x[3] = b.y;
+}
+__device__ __forceinline__ void load4(const fp8* row, int d, float (&x)[4]) {
+#pragma unroll
+  for (int j = 0; j < 4; j++) x[j] = static_cast<float>(row[d + j]);
+}
+__device__ __forceinline__ void store4(__nv_bfloat16* row, int d, const float (&x)[4]) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(x[0], x[1]), b = __floats2bfloat162_rn(x[2], x[3]);
+  uint2 u = {*reinterpret_cast<unsigned*>(&a), *reinterpret_cast<unsigned*>(&b)};
+  *reinterpret_cast<uint2*>(row + d) = u;
+}
+
+// Pairs i .. i + 3 of a row: first[p] and second[p] are the dimensions pair i + p rotates together.
+template <typename T>
+__device__ __forceinline__ void load_pairs(const T* row, int half, int i, bool interleaved, float scale,
+                                           float (&first)[4], float (&second)[4]) {
+  if (interleaved) {  // dimensions 2i .. 2i + 7
+    float a[4], b[4];
+    load4(row, 2 * i, a);
+    load4(row, 2 * i + 4, b);
+    first[0] = a[0], second[0] = a[1], first[1] = a[2], second[1] = a[3];
+    first[2] = b[0], second[2] = b[1], first[3] = b[2], second[3] = b[3];
+  } else {  // dimensions i .. i + 3 and half + i .. half + i + 3
+    load4(row, i, first);
+    load4(row, half + i, second);
+  }
+#pragma unroll
+  for (int p = 0; p < 4; p++) first[p] *= scale, second[p] *= scale;
+}
+
+__device__ __forceinline__ void store_pairs(__nv_bfloat16* row, int half, int i, bool interleaved,
+                                            const float (&first)[4], const float (&second)[4]) {
+  if (interleaved) {
+    store4(row, 2 * i, {first[0], second[0], first[1], second[1]});
+    store4(row, 2 * i + 4, {first[2], second[2], first[3], second[3]});
+  } else {
+    store4(row, i, first);
+    store4(row, half + i, second);
+  }
+}
+
 template <typename T>
 __device__ void rope_keys(__nv_bfloat16* dst, __nv_bfloat16* values_out, const int* row_base, int first_entry,
                           const long long* pages, long long value_offset, int layer, int kv_heads, int head_dim,
                           const int* key_offsets, const int* key_blocks, const int* key_positions, int block_size,
                           int key_length, PositionMap map, RopeTables rope) {
-  int e = first_entry + blockIdx.y, kv_head = e % kv_heads, half = head_dim / 2;
+  int e = first_entry + blockIdx.y, kv_head = e % kv_heads, half = head_dim / 2, quads = half / 4;
   int from = key_offsets[e], to = key_offsets[e + 1];
   long long total = (long long)(to - from) * block_size;
-  for (int idx = threadIdx.x; idx < ROPE_KEYS_PER_BLOCK * half; idx += blockDim.x) {
-    long long f = (long long)blockIdx.x * ROPE_KEYS_PER_BLOCK + idx / half;
-    int i = idx % half;
+  for (int idx = threadIdx.x; idx < ROPE_KEYS_PER_BLOCK * quads; idx += blockDim.x) {
+    long long f = (long long)blockIdx.x * ROPE_KEYS_PER_BLOCK + idx / quads;
+    int i = idx % quads * 4;
     if (f >= total) break;
     int logical = 0;
     int t = plan_key(key_blocks, key_positions, from, total, block_size, key_length, f, &logical);
-    int a0 = rope_first(rope, half, i), a1 = rope_second(rope, half, i);
-    float x0 = 0.f, x1 = 0.f, v0 = 0.f, v1 = 0.f;
+    float k0[4] = {0.f, 0.f, 0.f, 0.f}, k1[4] = {0.f, 0.f, 0.f, 0.f}, v0[4] = {0.f, 0.f, 0.f, 0.f},
+          v1[4] = {0.f, 0.f, 0.f, 0.f};
     if (t != INT_MAX) {
       KvRow<T> kr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, false);
-      float k0 = kr[a0], k1 = kr[a1], c, s;
-      rope_cos_sin(rope, half, i, map.neighbour(logical), &c, &s);
-      x0 = k0 * c - k1 * s;
-      x1 = k1 * c + k0 * s;
+      load_pairs(kr.x, half, i, rope.interleaved, kr.scale, k0, k1);
+      long long pos = map.neighbour(logical);
+      int lo = (int)(pos % ROPE_SPLIT), hi = (int)(pos / ROPE_SPLIT);
+      float4 lc = *reinterpret_cast<const float4*>(rope.lo_cos + lo * half + i);
+      float4 ls = *reinterpret_cast<const float4*>(rope.lo_sin + lo * half + i);
+      float4 hc = *reinterpret_cast<const float4*>(rope.hi_cos + (size_t)hi * half + i);
+      float4 hs = *reinterpret_cast<const float4*>(rope.hi_sin + (size_t)hi * half + i);
+      float lcs[4] = {lc.x, lc.y, lc.z, lc.w}, lss[4] = {ls.x, ls.y, ls.z, ls.w};
+      float hcs[4] = {hc.x, hc.y, hc.z, hc.w}, hss[4] = {hs.x, hs.y, hs.z, hs.w};
+#pragma unroll
+      for (int p = 0; p < 4; p++) {  // rope_cos_sin's angle addition, four pairs at once
+        float c = (lcs[p] * hcs[p] - lss[p] * hss[p]) * rope.factor;
+        float s = (lss[p] * hcs[p] + lcs[p] * hss[p]) * rope.factor;
+        float x0 = k0[p], x1 = k1[p];
+        k0[p] = x0 * c - x1 * s;
+        k1[p] = x1 * c + x0 * s;
+      }
       if (values_out != nullptr) {
         KvRow<T> vr = kv_read<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t, true);
-        v0 = vr[a0];
-        v1 = vr[a1];
+        load_pairs(vr.x, half, i, rope.interleaved, vr.scale, v0, v1);
       }
     }
-    size_t row = ((size_t)row_base[e] + f) * head_dim;
-    dst[row + a0] = __float2bfloat16_rn(x0);
-    dst[row + a1] = __float2bfloat16_rn(x1);
-    if (values_out != nullptr) {
-      values_out[row + a0] = __float2bfloat16_rn(v0);
-      values_out[row + a1] = __float2bfloat16_rn(v1);
-    }
+    __nv_bfloat16* row = dst + ((size_t)row_base[e] + f) * head_dim;
+    store_pairs(row, half, i, rope.interleaved, k0, k1);
+    if (values_out != nullptr) store_pairs(values_out + ((size_t)row_base[e] + f) * head_dim, half, i, rope.interleaved, v0, v1);
   }
 }
 

@@ -112,6 +112,18 @@ class CudaBackendTest {
   }
 
   /** Prefill of 150 tokens in chunks of 64, then one token at a time: logits of tokens 150-219. */
+  /** The first layer whose select-and-merge chose other blocks in the two runs, or -1. */
+  private static int firstLayerChoosingOtherBlocks(AttentionStats a, AttentionStats b) {
+    for (int layer = 0; layer < a.layers(); layer++) {
+      for (int block = 0; block < 256 / a.blockSize(); block++) {
+        if (a.count(layer, block) != b.count(layer, block)) {
+          return layer;
+        }
+      }
+    }
+    return -1;
+  }
+
   private static float[][] decode(Llama model, AttentionConfig config, AttentionStats[] stats) {
     try (Sequence s = model.newSequence(256, 64)) {
       s.attention(config);
@@ -162,12 +174,7 @@ class CudaBackendTest {
         float prefillWorst = worst(expected, got);
         AttentionStats[] cpuStats = new AttentionStats[1], gpuStats = new AttentionStats[1];
         float decodeWorst = worst(decode(reference, attention, cpuStats), decode(model, attention, gpuStats));
-        boolean sameChoices = true;
-        for (int layer = 0; layer < config.numLayers(); layer++) {
-          for (int block = 0; block < 256 / attention.blockSize(); block++) {
-            sameChoices &= cpuStats[0].count(layer, block) == gpuStats[0].count(layer, block);
-          }
-        }
+        boolean sameChoices = firstLayerChoosingOtherBlocks(cpuStats[0], gpuStats[0]) < 0;
         String line = String.format(java.util.Locale.ROOT, "%s d=%d %s: prefill %.2e, decode %.2e (bound %.2e)%s%s",
             gpu.name(), config.headDim(), attention, prefillWorst, decodeWorst, bound, effect,
             sameChoices ? "" : ", other blocks chosen");
@@ -264,6 +271,8 @@ class CudaBackendTest {
    * #compare}. On fp8 pages, key-bound selection is left out: it ranks blocks by the extremes of fp8
    * keys, where the kernels' slightly different outputs of one layer round to neighbouring e4m3 numbers
    * in the next and flip near-ties between blocks (the fp32-mode comparison covers it, on one kernel).
+   * On bf16 pages such a flip can happen too; a run where it did must have chosen the same blocks in
+   * its first layer, and its outputs are not compared.
    */
   @Test
   void specialisedAttentionKernelsMatchTheGeneralOne() {
@@ -303,13 +312,19 @@ class CudaBackendTest {
         } finally {
           CudaAttention.rotatedKeysBytes = scratch;
         }
-        AttentionStats[] stats = new AttentionStats[1];
-        float decode = worst(decode(plain, attention, stats), decode(specialised, attention, stats));
+        AttentionStats[] generalStats = new AttentionStats[1], specialisedStats = new AttentionStats[1];
+        float decode = worst(decode(plain, attention, generalStats), decode(specialised, attention, specialisedStats));
+        int flip = firstLayerChoosingOtherBlocks(generalStats[0], specialisedStats[0]);
         String line = String.format(java.util.Locale.ROOT,
             "specialised vs general kernels, %s, d=%d %s: prefill %.2e (one entry per batch %.2e), decode %.2e "
-                + "(bound %.2e)", fast.name(), config.headDim(), attention, prefill, batched, decode, bound);
+                + "(bound %.2e)%s", fast.name(), config.headDim(), attention, prefill, batched, decode, bound,
+            flip < 0 ? "" : ", other blocks chosen from layer " + flip);
         System.out.println(line);
-        if (!(prefill <= bound && batched <= bound && decode <= bound)) {
+        // Key-bound selection ranks blocks by the extremes of keys, which the kernels' roundings move from
+        // the second layer on: a near-tie that flips there changes what every later layer reads, and the
+        // outputs are no longer comparable. The first layer reads the same keys on both and must agree.
+        boolean nearTieFlipped = attention.selection() == AttentionConfig.Selection.BOUND && flip >= 1;
+        if (!(prefill <= bound && batched <= bound && decode <= bound) && !nearTieFlipped || flip == 0) {
           failures.append(line).append('\n');
         }
       }
