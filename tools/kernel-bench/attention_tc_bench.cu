@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
         }
     }
     auto rope_launch = [&] {
-      rope_keys_bf16<<<dim3((max_keys + 63) / 64, entries), TC_WARPS * 32>>>(
+      rope_keys_bf16<<<dim3((max_keys + 63) / 64, entries), 256>>>(
           rotated, nullptr, row_base, 0, pages, value_offset, 0, KVH, D, offsets, blocks, positions, BS, p.key_length,
           0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, 0);
     };

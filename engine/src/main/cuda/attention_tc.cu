@@ -3,14 +3,17 @@
 // done as flash attention (FlashAttention-2's loop) with bf16 mma.sync products and fp32 accumulation.
 //
 // A block of TC_WARPS warps takes one work item: up to TC_ROWS (query token, query head) rows that
-// share a plan entry (tile, KV head), 16 rows a warp. Queries are rotated to their positions once and
-// kept in registers as the A operands of m16n8k16 products. Keys are cached before RoPE; rope_keys.cu
+// share a plan entry (tile, KV head), two 16-row tiles a warp, so that every K and V fragment a warp
+// loads from shared memory feeds two products. Queries are rotated to their positions once into shared
+// memory, where each step reads them as the A operands of m16n8k16 products: registers hold the two
+// tiles' O and S (192 floats a thread at width 128), and two blocks share a multiprocessor, one's
+// softmax and barriers overlapping the other's products. Keys are cached before RoPE; rope_keys.cu
 // has rotated each entry's keys to the entry's positions into `rotated` (row row_base[e] + f for the
 // entry's f-th key), so the block copies keys from there and values from bf16 pages (or, for fp8
 // pages, from the rows of `values` that rope_keys.cu scaled to bf16), TC_KEYS at a time, with cp.async
 // into two shared buffers: the next step's copy runs while this step computes.
 //
-// Each warp computes its 16 x TC_KEYS scores S = Q K^T in accumulator registers, updates its online
+// Each warp computes its tiles' 16 x TC_KEYS scores S = Q K^T in accumulator registers, updates its online
 // softmax there (a row's scores are spread over the four lanes of a quad), and turns them into P in
 // place: the accumulator layout of two adjacent 8-key tiles is the A-operand layout of a 16-key step,
 // so P never goes through shared memory. Then O += P V, V read transposed by ldmatrix. Queries carry
@@ -31,8 +34,9 @@
 #include "kv_layout.cuh"
 #include "rope.cuh"
 
-#define TC_WARPS 8
-#define TC_ROWS (16 * TC_WARPS)
+#define TC_WARPS 4
+#define TC_MT 2  // 16-row tiles a warp
+#define TC_ROWS (16 * TC_MT * TC_WARPS)
 #define TC_KEYS 64
 #define TC_PAD 8  // bf16 elements after each shared row: rows of 16-byte multiples that shift banks
 
@@ -123,21 +127,26 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     qs[r * LD + b] = __float2bfloat16_rn(x1);
   }
   __syncthreads();
-  // The warp's 16 query rows as A operands, one per 16 dimensions.
-  unsigned qa[KS][4];
+  constexpr int MT = TC_MT, WR = 16 * MT;  // the warp's rows: WR from row warp * WR
+  float o[MT][OT][4];
 #pragma unroll
-  for (int k = 0; k < KS; k++)
-    ldmatrix_x4(qa[k], qs + (warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * LD + k * 16 + 8 * (lane >> 4));
-
-  float o[OT][4];
+  for (int t = 0; t < MT; t++)
 #pragma unroll
-  for (int n = 0; n < OT; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  // This lane's two rows (of the warp's 16): running max (in log2 units) and sum.
-  float m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.f, 0.f};
-  int my_q[2] = {qtok[warp * 16 + (lane >> 2)], qtok[warp * 16 + (lane >> 2) + 8]};
+    for (int n = 0; n < OT; n++) o[t][n][0] = o[t][n][1] = o[t][n][2] = o[t][n][3] = 0.f;
+  // This lane's two rows of each tile: running max (in log2 units) and sum.
+  float m[MT][2], l[MT][2];
+  int my_q[MT][2];
+#pragma unroll
+  for (int t = 0; t < MT; t++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      m[t][h] = -CUDART_INF_F;
+      l[t][h] = 0.f;
+      my_q[t][h] = qtok[warp * WR + t * 16 + (lane >> 2) + 8 * h];
+    }
   // Rows are valid from the first: a warp whose first row is padding has nothing to compute, and a step
   // whose last key is not after the warp's first query needs no mask.
-  int warp_first_q = qtok[warp * 16];
+  int warp_first_q = qtok[warp * WR];
 
   int from = key_offsets[e], to = key_offsets[e + 1];
   int total = (to - from) * block_size;  // an entry lists fewer than 2^31 keys
@@ -213,74 +222,87 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     const int* kt = ktok + buf * TC_KEYS;
     if (warp_first_q < 0) continue;
 
-    // S = Q K^T: K's rows are the B operand as stored ([key][dim] is column-major K^T).
-    float s[NT][4];
+    // S = Q K^T: K's rows are the B operand as stored ([key][dim] is column-major K^T); Q's rows, the A
+    // operands, come from shared memory each step (registers hold O and S for two tiles).
+    float s[MT][NT][4];
 #pragma unroll
-    for (int n = 0; n < NT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    for (int t = 0; t < MT; t++)
 #pragma unroll
-    for (int n = 0; n < NT; n += 2) {
+      for (int n = 0; n < NT; n++) s[t][n][0] = s[t][n][1] = s[t][n][2] = s[t][n][3] = 0.f;
 #pragma unroll
-      for (int k = 0; k < KS; k++) {
+    for (int k = 0; k < KS; k++) {
+      unsigned qa[MT][4];
+#pragma unroll
+      for (int t = 0; t < MT; t++)
+        ldmatrix_x4(qa[t], qs + (warp * WR + t * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * LD + k * 16 + 8 * (lane >> 4));
+#pragma unroll
+      for (int n = 0; n < NT; n += 2) {
         unsigned b[4];  // b0, b1 of key tile n, then of key tile n + 1
         ldmatrix_x4(b, kb_s + (n * 8 + (lane & 7) + 8 * (lane >> 4)) * LD + k * 16 + 8 * ((lane >> 3) & 1));
-        mma_bf16(s[n], qa[k], b[0], b[1]);
-        mma_bf16(s[n + 1], qa[k], b[2], b[3]);
+#pragma unroll
+        for (int t = 0; t < MT; t++) {
+          mma_bf16(s[t][n], qa[t], b[0], b[1]);
+          mma_bf16(s[t][n + 1], qa[t], b[2], b[3]);
+        }
       }
     }
     // Online softmax in registers: element i of tile n is row h = i / 2, key n * 8 + 2 (lane % 4) + i % 2.
     bool masked = kt[TC_KEYS - 1] > warp_first_q;  // warp-uniform
     if (masked) {
 #pragma unroll
-      for (int n = 0; n < NT; n++) {
+      for (int t = 0; t < MT; t++)
 #pragma unroll
-        for (int i = 0; i < 4; i++)
-          if (kt[n * 8 + 2 * (lane & 3) + (i & 1)] > my_q[i >> 1]) s[n][i] = -CUDART_INF_F;
-      }
-    }
-    float mx[2] = {-CUDART_INF_F, -CUDART_INF_F};
+        for (int n = 0; n < NT; n++)
 #pragma unroll
-    for (int n = 0; n < NT; n++) {
-#pragma unroll
-      for (int i = 0; i < 4; i++) mx[i >> 1] = fmaxf(mx[i >> 1], s[n][i]);
+          for (int i = 0; i < 4; i++)
+            if (kt[n * 8 + 2 * (lane & 3) + (i & 1)] > my_q[t][i >> 1]) s[t][n][i] = -CUDART_INF_F;
     }
     // The running max moves only when a score passes it by more than 8 (log2 units): probabilities up to
     // 2^8 lose nothing in bf16 or fp32, and most steps then skip rescaling O. One warp-wide decision.
-    float m_new[2];
+    float m_new[MT][2];
     bool grow = false;
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      m_new[h] = fmaxf(m[h], mx[h]);
-      grow |= m_new[h] > m[h] + 8.f;
-    }
-    if (__any_sync(0xffffffffu, grow)) {
+    for (int t = 0; t < MT; t++)
 #pragma unroll
       for (int h = 0; h < 2; h++) {
-        float alpha = m_new[h] == -CUDART_INF_F ? 1.f : exp2_approx(m[h] - m_new[h]);
-        m[h] = m_new[h];
-        l[h] *= alpha;
+        float mx = -CUDART_INF_F;
 #pragma unroll
-        for (int n = 0; n < OT; n++) {
-          o[n][2 * h] *= alpha;
-          o[n][2 * h + 1] *= alpha;
-        }
+        for (int n = 0; n < NT; n++) mx = fmaxf(mx, fmaxf(s[t][n][2 * h], s[t][n][2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        m_new[t][h] = fmaxf(m[t][h], mx);
+        grow |= m_new[t][h] > m[t][h] + 8.f;
       }
+    if (__any_sync(0xffffffffu, grow)) {
+#pragma unroll
+      for (int t = 0; t < MT; t++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          float alpha = m_new[t][h] == -CUDART_INF_F ? 1.f : exp2_approx(m[t][h] - m_new[t][h]);
+          m[t][h] = m_new[t][h];
+          l[t][h] *= alpha;
+#pragma unroll
+          for (int n = 0; n < OT; n++) {
+            o[t][n][2 * h] *= alpha;
+            o[t][n][2 * h + 1] *= alpha;
+          }
+        }
     }
     // This lane's share of each row's sum: the quad's shares are added once, at the end. Only a masked
     // step can leave a row with no key yet, m = -inf, where 2^(-inf - -inf) would be NaN.
     auto probabilities = [&](auto masked_step) {
 #pragma unroll
-      for (int n = 0; n < NT; n++) {
+      for (int t = 0; t < MT; t++)
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-          int h = i >> 1;
-          float p = exp2_approx(s[n][i] - m[h]);
-          if constexpr (decltype(masked_step)::value) p = s[n][i] == -CUDART_INF_F ? 0.f : p;
-          s[n][i] = p;
-          l[h] += p;
-        }
-      }
+        for (int n = 0; n < NT; n++)
+#pragma unroll
+          for (int i = 0; i < 4; i++) {
+            int h = i >> 1;
+            float p = exp2_approx(s[t][n][i] - m[t][h]);
+            if constexpr (decltype(masked_step)::value) p = s[t][n][i] == -CUDART_INF_F ? 0.f : p;
+            s[t][n][i] = p;
+            l[t][h] += p;
+          }
     };
     if (masked)
       probabilities(std::true_type{});
@@ -289,37 +311,47 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     // O += P V: key tiles 2k and 2k + 1 of P are the A operand of key step k.
 #pragma unroll
     for (int k = 0; k < TC_KEYS / 16; k++) {
-      unsigned pa[4] = {pack_bf16(s[2 * k][0], s[2 * k][1]), pack_bf16(s[2 * k][2], s[2 * k][3]),
-                        pack_bf16(s[2 * k + 1][0], s[2 * k + 1][1]), pack_bf16(s[2 * k + 1][2], s[2 * k + 1][3])};
+      unsigned pa[MT][4];
+#pragma unroll
+      for (int t = 0; t < MT; t++) {
+        pa[t][0] = pack_bf16(s[t][2 * k][0], s[t][2 * k][1]);
+        pa[t][1] = pack_bf16(s[t][2 * k][2], s[t][2 * k][3]);
+        pa[t][2] = pack_bf16(s[t][2 * k + 1][0], s[t][2 * k + 1][1]);
+        pa[t][3] = pack_bf16(s[t][2 * k + 1][2], s[t][2 * k + 1][3]);
+      }
 #pragma unroll
       for (int n = 0; n < OT; n += 2) {
         unsigned b[4];  // b0, b1 of dimension tile n, then of tile n + 1
         ldmatrix_x4_trans(b, vb_s + (k * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * LD + n * 8 + 8 * (lane >> 4));
-        mma_bf16(o[n], pa, b[0], b[1]);
-        mma_bf16(o[n + 1], pa, b[2], b[3]);
+#pragma unroll
+        for (int t = 0; t < MT; t++) {
+          mma_bf16(o[t][n], pa[t], b[0], b[1]);
+          mma_bf16(o[t][n + 1], pa[t], b[2], b[3]);
+        }
       }
     }
   }
 
 #pragma unroll
-  for (int h = 0; h < 2; h++) {
-    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
-    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
-  }
+  for (int t = 0; t < MT; t++)
 #pragma unroll
-  for (int h = 0; h < 2; h++) {
-    int r = warp * 16 + (lane >> 2) + 8 * h;
-    if (r >= rows) continue;
-    float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;
-    float* dst = out + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + r % ng) * D;
+    for (int h = 0; h < 2; h++) {
+      float sum = l[t][h];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      int r = warp * WR + t * 16 + (lane >> 2) + 8 * h;
+      if (r >= rows) continue;
+      float inv = sum > 0.f ? 1.f / sum : 0.f;
+      float* dst = out + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + r % ng) * D;
 #pragma unroll
-    for (int n = 0; n < OT; n++)
-      *reinterpret_cast<float2*>(dst + n * 8 + 2 * (lane & 3)) = make_float2(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
-  }
+      for (int n = 0; n < OT; n++)
+        *reinterpret_cast<float2*>(dst + n * 8 + 2 * (lane & 3)) =
+            make_float2(o[t][n][2 * h] * inv, o[t][n][2 * h + 1] * inv);
+    }
 }
 
 // Items [first_item, first_item + gridDim.x) of the plan's work list. BLOCKS_PER_SM bounds registers so
-// that many blocks fit a multiprocessor: two at head width 64, one at 128 (whose O takes 64 registers).
+// that two blocks fit a multiprocessor (at width 128 ptxas spills a few bytes: measured, it pays).
 #define ATTENTION_TC_KERNEL(NAME, D, BLOCKS_PER_SM)                                                               \
   extern "C" __global__ void __launch_bounds__(TC_WARPS * 32, BLOCKS_PER_SM) NAME(                                \
       float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
@@ -336,4 +368,4 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   }
 
 ATTENTION_TC_KERNEL(attention_tc_bf16_d64, 64, 2)
-ATTENTION_TC_KERNEL(attention_tc_bf16_d128, 128, 1)
+ATTENTION_TC_KERNEL(attention_tc_bf16_d128, 128, 2)

@@ -19,7 +19,8 @@ final class CudaAttention implements AutoCloseable {
   // Shapes of attention.cuh.
   private static final int KEYS = 32, ROWS = 32, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
   // Shapes of attention_tc.cu.
-  private static final int TC_ROWS = 128, TC_KEYS = 64, TC_THREADS = 256, TC_PAD = 8, TC_MIN_TOKENS = 16;
+  private static final int TC_ROWS = 128, TC_KEYS = 64, TC_THREADS = 128, TC_PAD = 8, TC_MIN_TOKENS = 16;
+  private static final int ROPE_KEYS_THREADS = 256;
   /**
    * Bytes of keys rotated once per plan entry (rope_keys.cu) that one launch of the tensor-core kernel
    * reads; a plan with more runs its entries in batches that fit (an entry larger than this is a batch
@@ -197,7 +198,7 @@ final class CudaAttention implements AutoCloseable {
         rotatedKeys = grow(rotatedKeys, rowBytes * (scaledValues ? 2 : 1), "keys rotated for tensor-core attention");
         long rotated = rotatedKeys.address(), values = scaledValues ? rotated + rowBytes : 0;
         device.launch("rope_keys_" + element.suffix, ceilDiv(b.maxKeys(), TC_KEYS), b.endEntry() - b.firstEntry(),
-            TC_THREADS, 0, rotated, values, rowBaseAt, b.firstEntry(), cache.pageTable(), cache.valueOffset, layer,
+            ROPE_KEYS_THREADS, 0, rotated, values, rowBaseAt, b.firstEntry(), cache.pageTable(), cache.valueOffset, layer,
             kvHeads, d, offsetsAt, blocksAt,
             positionsAt, plan.blockSize(), plan.keyLength(), map.period(), tables.loCos(), tables.loSin(),
             tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0);
