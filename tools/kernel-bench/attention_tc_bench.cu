@@ -4,7 +4,7 @@
 // a sample of work items. Prints a table and writes JSON (argv[1], default attention_tc_bench.json).
 //
 // Built on the GPU machine beside the sources, so that a variant of a kernel file is measured
-// without the Java engine:
+// without the Java engine (-DHEAD_DIM=64 for width 64, -DINTERLEAVED=1 for pairs (2i, 2i + 1)):
 //   nvcc -O3 -std=c++17 -arch=sm_90a -I engine/src/main/cuda -o /tmp/atb tools/kernel-bench/attention_tc_bench.cu
 //   /tmp/atb out.json
 // Plans: `dense S N` is a chunk of N queries at token S reading every earlier key (one tile);
@@ -29,7 +29,16 @@
     }                                                                                         \
   } while (0)
 
-static const int D = 128, QH = 32, KVH = 8, GROUP = 4, BS = 64;
+#ifndef HEAD_DIM
+#define HEAD_DIM 128
+#endif
+#ifndef INTERLEAVED
+#define INTERLEAVED 0
+#endif
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+#define TC_KERNEL CAT(attention_tc_bf16_d, HEAD_DIM)
+static const int D = HEAD_DIM, QH = 32, KVH = 8, GROUP = 4, BS = 64, PAIRS_PER_LANE = HEAD_DIM / 64;
 
 struct Plan {
   std::string name;
@@ -116,12 +125,12 @@ __global__ void reference(float* out, const float* q, int q_cols, int chunk_star
   int token = t0 + r / ng, head = (e % KVH) * GROUP + g0 + r % ng, half = D / 2;
   const float* qr = q + (size_t)(token - chunk_start) * q_cols + (size_t)head * D;
   float qv[4];
-  for (int j = 0; j < 2; j++) {
-    int i = lane + 32 * j;
+  for (int j = 0; j < PAIRS_PER_LANE; j++) {
+    int i = lane + 32 * j, a = rope_first(rope, half, i), b = rope_second(rope, half, i);
     float c, s;
     rope_cos_sin(rope, half, i, token + shift[e], &c, &s);
-    qv[2 * j] = qr[i] * c - qr[i + half] * s;
-    qv[2 * j + 1] = qr[i + half] * c + qr[i] * s;
+    qv[2 * j] = qr[a] * c - qr[b] * s;
+    qv[2 * j + 1] = qr[b] * c + qr[a] * s;
   }
   float m = -INFINITY, l = 0.f, o[4] = {0, 0, 0, 0};
   long long total = (long long)(offsets[e + 1] - offsets[e]) * BS;
@@ -131,26 +140,27 @@ __global__ void reference(float* out, const float* q, int q_cols, int chunk_star
     if (t == INT_MAX || t > token) continue;
     const __nv_bfloat16* k = kv_row<__nv_bfloat16>(pages, 0, 0, KVH, D, e % KVH, t);
     float dot = 0.f;
-    for (int j = 0; j < 2; j++) {
-      int i = lane + 32 * j;
-      float c, s, k0 = __bfloat162float(k[i]), k1 = __bfloat162float(k[i + half]);
+    for (int j = 0; j < PAIRS_PER_LANE; j++) {
+      int i = lane + 32 * j, a = rope_first(rope, half, i), b = rope_second(rope, half, i);
+      float c, s, k0 = __bfloat162float(k[a]), k1 = __bfloat162float(k[b]);
       rope_cos_sin(rope, half, i, logical, &c, &s);
       dot += qv[2 * j] * (k0 * c - k1 * s) + qv[2 * j + 1] * (k1 * c + k0 * s);
     }
     float x = warp_sum(dot) * scale, mn = fmaxf(m, x), c = expf(m - mn), pk = expf(x - mn);
     const __nv_bfloat16* v = kv_row<__nv_bfloat16>(pages, value_offset, 0, KVH, D, e % KVH, t);
     l = l * c + pk;
-    for (int j = 0; j < 2; j++) {
-      int i = lane + 32 * j;
-      o[2 * j] = o[2 * j] * c + pk * __bfloat162float(v[i]);
-      o[2 * j + 1] = o[2 * j + 1] * c + pk * __bfloat162float(v[i + half]);
+    for (int j = 0; j < PAIRS_PER_LANE; j++) {
+      int i = lane + 32 * j, a = rope_first(rope, half, i), b = rope_second(rope, half, i);
+      o[2 * j] = o[2 * j] * c + pk * __bfloat162float(v[a]);
+      o[2 * j + 1] = o[2 * j + 1] * c + pk * __bfloat162float(v[b]);
     }
     m = mn;
   }
   float* dst = out + (size_t)(token - chunk_start) * q_cols + (size_t)head * D;
-  for (int j = 0; j < 2; j++) {
-    dst[lane + 32 * j] = o[2 * j] / l;
-    dst[lane + 32 * j + half] = o[2 * j + 1] / l;
+  for (int j = 0; j < PAIRS_PER_LANE; j++) {
+    int i = lane + 32 * j;
+    dst[rope_first(rope, half, i)] = o[2 * j] / l;
+    dst[rope_second(rope, half, i)] = o[2 * j + 1] / l;
   }
 }
 
@@ -200,7 +210,7 @@ int main(int argc, char** argv) {
       hc[(size_t)p * half + i] = (float)std::cos(a), hs[(size_t)p * half + i] = (float)std::sin(a);
     }
   }
-  RopeTables rope{upload(lc), upload(ls), upload(hc), upload(hs), 1.f, 0};
+  RopeTables rope{upload(lc), upload(ls), upload(hc), upload(hs), 1.f, INTERLEAVED};
   float scale = 1.f / std::sqrt((float)D);
 
   // Pages of one layer: keys then values, [kv head][slot][dim] bf16.
@@ -220,7 +230,7 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&ref, (size_t)chunk * q_cols * 4));
   fill_f32<<<1024, 256>>>(q, (size_t)chunk * q_cols, 2);
   int smem = 2 * (TC_ROWS * (D + TC_PAD) + 4 * TC_KEYS * (D + TC_PAD)) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
-  CHECK(cudaFuncSetAttribute(attention_tc_bf16_d128, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  CHECK(cudaFuncSetAttribute(TC_KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
 
   FILE* js = fopen(json, "w");
   fprintf(js, "[\n");
@@ -247,12 +257,12 @@ int main(int argc, char** argv) {
     auto rope_launch = [&] {
       rope_keys_bf16<<<dim3((max_keys + 63) / 64, entries), 256>>>(
           rotated, nullptr, row_base, 0, pages, value_offset, 0, KVH, D, offsets, blocks, positions, BS, p.key_length,
-          0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, 0);
+          0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED);
     };
     auto attention_launch = [&] {
-      attention_tc_bf16_d128<<<nitems, TC_WARPS * 32, smem>>>(
+      TC_KERNEL<<<nitems, TC_WARPS * 32, smem>>>(
           out, q, q_cols, p.start, pages, value_offset, 0, KVH, GROUP, items, 0, offsets, blocks, positions, shift, BS,
-          p.key_length, 0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, 0, scale, rotated, nullptr,
+          p.key_length, 0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED, scale, rotated, nullptr,
           row_base);
     };
     cudaEvent_t e0, e1;
