@@ -96,3 +96,45 @@ extern "C" __global__ void token_plan_blocks(const int* best, int k, int sinks, 
     if (!reindexed) key_positions[at + rank] = block * block_size;
   }
 }
+
+// A prefill chunk's choices written into its plan where the host, which did not wait for the ranking,
+// left placeholders. Block (x, y) is tile x (query group first_group + x) and KV head y, entry
+// x * kv_heads + y, which lists the sink blocks, then k chosen blocks ascending, then the window and own
+// blocks. When the group has more candidates than k, its choice is AttentionPlanner's: the top-k lists
+// of the selecting query blocks (the group before it) interleaved by rank, de-duplicated, cut at k,
+// which always yields k blocks. One thread merges the lists with a bitmap of the candidates in shared
+// memory (bitmap_words of them, enough for the chunk's last group), then the block sorts the choice.
+extern "C" __global__ void group_plan_blocks(const int* best, int query_blocks, int first_query_block, int first_group,
+                                             int merge, int sink_blocks, int window_blocks, int k, int kv_heads,
+                                             const int* key_offsets, int* key_blocks, int* key_positions,
+                                             int reindexed, int block_size, int bitmap_words) {
+  extern __shared__ unsigned int smem_words[];
+  unsigned int* taken = smem_words;
+  int* chosen = (int*)(smem_words + bitmap_words);
+  int g = first_group + blockIdx.x, h = blockIdx.y, first = g * merge;
+  int window_start = max(0, first - window_blocks), sinks = min(sink_blocks, window_start);
+  if (window_start - sinks <= k) return;  // the planner listed every candidate
+  int selecting_from = max(0, first - merge), selecting = first - selecting_from;
+  const int* lists = best + ((size_t)h * query_blocks + (selecting_from - first_query_block)) * k;
+  for (int i = threadIdx.x; i < bitmap_words; i += blockDim.x) taken[i] = 0;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int n = 0;
+    for (int rank = 0; rank < k && n < k; rank++)
+      for (int r = 0; r < selecting && n < k; r++) {
+        int block = lists[(size_t)r * k + rank], bit = block - sinks;
+        if (!(taken[bit >> 5] & (1u << (bit & 31)))) {
+          taken[bit >> 5] |= 1u << (bit & 31);
+          chosen[n++] = block;
+        }
+      }
+  }
+  __syncthreads();
+  int at = key_offsets[blockIdx.x * kv_heads + h] + sinks;
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    int block = chosen[i], rank = 0;
+    for (int j = 0; j < k; j++) rank += chosen[j] < block;
+    key_blocks[at + rank] = block;
+    if (!reindexed) key_positions[at + rank] = block * block_size;
+  }
+}

@@ -57,6 +57,21 @@ final class CudaAttention implements AutoCloseable {
     AttentionStats stats;
   }
 
+  /**
+   * Prefill chunks' plans, per layer, whose choices group_plan_blocks wrote on the GPU: the plan's key
+   * blocks on their way to the host, for its statistics. A layer's previous copy, a chunk older, has
+   * long arrived when the next is queued: waiting for its event does not stall the stream.
+   */
+  private final java.util.Map<Integer, PlanChoices> planChoices = new java.util.HashMap<>();
+
+  private static final class PlanChoices {
+    jcuda.Pointer host;
+    jcuda.driver.CUevent copied;
+    int capacity;
+    AttentionStats stats;
+    AttentionPlan plan;
+  }
+
   CudaAttention(CudaDevice device, DeviceMemory memory, Staging staging, boolean specialised, Runnable settle) {
     this.settle = settle;
     this.specialisedAllowed = specialised;
@@ -79,9 +94,10 @@ final class CudaAttention implements AutoCloseable {
     device.timed("attention plan (host + ranking)", () -> planned[0] = AttentionPlanner.plan(config, start, chunk,
         kvHeads, ranker));
     AttentionPlan plan = planned[0];
-    // A decode token that ranked with its own query has placeholders for its choice in the plan:
-    // token_plan_blocks writes the choice after the upload, and its statistics come with the copy.
-    boolean placeholders = ranker.token && ranker.bestAt >= 0;
+    // A decode token that ranked with its own query, and a prefill chunk that ranked at all, have
+    // placeholders for their choices in the plan: token_plan_blocks or group_plan_blocks writes them
+    // after the upload, so the host never waits for the ranking, and the statistics come with a copy.
+    boolean placeholders = ranker.bestAt >= 0;
     if (!placeholders) {
       stats.record(layer, plan);
     }
@@ -179,12 +195,19 @@ final class CudaAttention implements AutoCloseable {
     long base = staging.ints(packed);
     long itemsAt = base + at[0], offsetsAt = base + at[1], blocksAt = base + at[2], positionsAt = base + at[3],
         shiftAt = base + at[4], rowBaseAt = base + at[5];
-    if (placeholders) {
+    int reindexed = config.positions() instanceof AttentionConfig.Reindexed ? 1 : 0;
+    if (placeholders && ranker.token) {
       int first = start / (config.merge() * config.blockSize()) * config.merge();
       int sinks = Math.min(config.sinkBlocks(), Math.max(0, first - config.windowBlocks()));
       device.launch("token_plan_blocks", kvHeads, 1, 64, 0, scratch.address() + ranker.bestAt, config.topK(), sinks,
-          offsetsAt, blocksAt, positionsAt, config.positions() instanceof AttentionConfig.Reindexed ? 1 : 0,
-          plan.blockSize());
+          offsetsAt, blocksAt, positionsAt, reindexed, plan.blockSize());
+    } else if (placeholders) {
+      int words = ranker.blocks / 32 + 1;
+      device.launch("group_plan_blocks", plan.tiles(), kvHeads, 128, 4 * (words + config.topK()),
+          scratch.address() + ranker.bestAt, ranker.rows(), ranker.firstQueryBlock,
+          start / (config.merge() * config.blockSize()), config.merge(), config.sinkBlocks(), config.windowBlocks(),
+          config.topK(), kvHeads, offsetsAt, blocksAt, positionsAt, reindexed, plan.blockSize(), words);
+      sendPlanChoices(layer, stats, plan, blocksAt);
     }
     RopeTables tables = tables(ropeOfModel);
     tables.ensure(plan.keyLength() + (long) map.neighbourWindow());
@@ -317,11 +340,14 @@ final class CudaAttention implements AutoCloseable {
     private final CudaKvCache cache;
     private final AttentionConfig config;
     private final CudaActivations q;
-    private final int layer, firstQueryBlock, blocks;
+    private final int layer;
+    final int firstQueryBlock, blocks;
     /** One token ranking with its own query (Selection.QUERY): one row, for {@link AttentionPlanner#TOKEN}. */
     final boolean token;
+    /** A prefill chunk: its choices stay on the GPU, where group_plan_blocks puts them into the plan. */
+    final boolean prefill;
     private final AttentionStats stats;
-    /** Where a token's choice lies in the scratch once ranked (-1 before): the planner got placeholders. */
+    /** Where the choices lie in the scratch once ranked on the GPU for it (-1 before): the planner got placeholders. */
     long bestAt = -1;
     private int[] best;
 
@@ -333,6 +359,7 @@ final class CudaAttention implements AutoCloseable {
       this.layer = layer;
       this.q = q;
       this.token = chunk == 1 && config.tokenChooses(start);
+      this.prefill = chunk > 1;
       int groupTokens = config.merge() * config.blockSize();
       // block_topk gives row r the candidates of the group after query block firstQueryBlock + r's: a
       // token's row is the last block of the group before its own.
@@ -349,9 +376,9 @@ final class CudaAttention implements AutoCloseable {
         throw new IllegalStateException("top " + k + " asked for query block " + queryBlock + " and key blocks ["
             + from + ", " + to + ") outside the computed range");
       }
-      if (token) {
+      if (token || prefill) {
         if (bestAt < 0) {
-          compute(); // a new query every token: nothing to keep
+          compute(); // a new query every token, new query blocks every chunk: nothing to keep
         }
         // Placeholders, ascending as a choice is: token_plan_blocks overwrites them on the GPU.
         int[] placeholder = new int[k];
@@ -374,7 +401,7 @@ final class CudaAttention implements AutoCloseable {
     }
 
     /** Selecting rows per KV head. */
-    private int rows() {
+    int rows() {
       return token ? 1 : blocks - firstQueryBlock;
     }
 
@@ -428,6 +455,8 @@ final class CudaAttention implements AutoCloseable {
       if (token) {
         this.bestAt = bestAt;
         sendChoices(layer, stats, scratch, bestAt, (int) (rows * k));
+      } else if (prefill) {
+        this.bestAt = bestAt;
       } else {
         best = new int[(int) (rows * k)];
         staging.downloadInts(scratch, bestAt, best, best.length);
@@ -458,8 +487,53 @@ final class CudaAttention implements AutoCloseable {
     stats.deliverLater(settle);
   }
 
+  /**
+   * Queues the copy of a prefill plan's key blocks ({@code plan} with the GPU's choices, at device
+   * address {@code blocksAt}) to the host, for {@code stats}; the layer's previous copy is handed over
+   * first.
+   */
+  private void sendPlanChoices(int layer, AttentionStats stats, AttentionPlan plan, long blocksAt) {
+    PlanChoices c = planChoices.computeIfAbsent(layer, l -> new PlanChoices());
+    if (c.stats != null) {
+      device.await(c.copied);
+      deliver(layer, c);
+    }
+    int n = plan.keyBlocks().length;
+    if (c.capacity < n) {
+      if (c.host != null) {
+        device.freePinned(c.host);
+      }
+      c.host = device.allocatePinned(4L * n);
+      c.capacity = n;
+    }
+    if (c.copied == null) {
+      c.copied = device.newEvent();
+    }
+    staging.copyBack(blocksAt, c.host, 4L * n);
+    device.record(c.copied);
+    c.stats = stats;
+    c.plan = plan;
+    stats.deliverLater(settle);
+  }
+
+  /** Records a prefill plan's statistics with the key blocks the GPU chose, copied into {@code c.host}. */
+  private static void deliver(int layer, PlanChoices c) {
+    AttentionPlan p = c.plan;
+    int[] blocks = new int[p.keyBlocks().length];
+    c.host.getByteBuffer(0, 4L * blocks.length).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(blocks);
+    c.stats.record(layer, new AttentionPlan(p.blockSize(), p.keyLength(), p.kvHeads(), p.tileStart(), p.tileEnd(),
+        p.keyOffsets(), blocks, p.keyPositions(), p.keySelected(), p.queryShift(), p.positionMap()));
+    c.stats = null;
+    c.plan = null;
+  }
+
   /** Hands the copied choices to their statistics; the stream has been synchronised since they were queued. */
   void deliverChoices() {
+    for (java.util.Map.Entry<Integer, PlanChoices> e : planChoices.entrySet()) {
+      if (e.getValue().stats != null) {
+        deliver(e.getKey(), e.getValue());
+      }
+    }
     for (java.util.Map.Entry<Integer, Choices> e : choices.entrySet()) {
       Choices c = e.getValue();
       if (c.stats != null) {
@@ -476,6 +550,14 @@ final class CudaAttention implements AutoCloseable {
     for (Choices c : choices.values()) {
       if (c.host != null) {
         device.freePinned(c.host);
+      }
+    }
+    for (PlanChoices c : planChoices.values()) {
+      if (c.host != null) {
+        device.freePinned(c.host);
+      }
+      if (c.copied != null) {
+        device.destroy(c.copied);
       }
     }
     if (rope != null) {

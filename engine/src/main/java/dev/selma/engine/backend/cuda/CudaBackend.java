@@ -355,7 +355,7 @@ public final class CudaBackend implements Backend {
   @Override
   public synchronized void matmul(Activations out, Activations x, Weight weight) {
     enter();
-    product((CudaActivations) out, (CudaActivations) x, (CudaWeight) weight, false);
+    product((CudaActivations) out, (CudaActivations) x, (CudaWeight) weight, false, 0);
   }
 
   /** The product is added as it is written: no separate product and add kernels. */
@@ -364,7 +364,7 @@ public final class CudaBackend implements Backend {
     enter();
     CudaActivations a = (CudaActivations) x;
     check(a.rows() == in.rows(), "matmulAdd shapes");
-    product(a, (CudaActivations) in, (CudaWeight) w, true);
+    product(a, (CudaActivations) in, (CudaWeight) w, true, 0);
   }
 
   /** Decode: one launch for the three bf16 projections, which read the same input. */
@@ -391,8 +391,11 @@ public final class CudaBackend implements Backend {
       return;
     }
     if (!oneLaunch) {
+      // Prefill: the input is rounded to bf16 once for the three GEMMs.
+      boolean shared = viaGemm(ws[0], tokens) && viaGemm(ws[1], tokens) && viaGemm(ws[2], tokens);
+      long bf16In = shared ? gemmInputOf(in) : 0;
       for (int i = 0; i < 3; i++) {
-        product(outs[i], in, ws[i], false);
+        product(outs[i], in, ws[i], false, bf16In);
       }
       return;
     }
@@ -408,8 +411,16 @@ public final class CudaBackend implements Backend {
             + ", output " + o.rows() + "x" + o.cols());
   }
 
-  /** o = W in, or o += W in when {@code accumulate}. */
-  private void product(CudaActivations o, CudaActivations in, CudaWeight w, boolean accumulate) {
+  /** Whether {@link #product} multiplies {@code tokens} rows by {@code w} with a bf16 GEMM (not a GEMV, not fp32). */
+  private static boolean viaGemm(CudaWeight w, int tokens) {
+    return tokens > GEMV_ROWS && w.type() != GgmlType.F32;
+  }
+
+  /**
+   * o = W in, or o += W in when {@code accumulate}; a GEMM reads {@code bf16In}, the input already rounded
+   * to bf16 by {@link #gemmInputOf}, or rounds it itself when that is 0.
+   */
+  private void product(CudaActivations o, CudaActivations in, CudaWeight w, boolean accumulate, long bf16In) {
     checkProduct(o, in, w);
     int tokens = in.rows(), add = accumulate ? 1 : 0;
     if (tokens == 0) {
@@ -431,25 +442,28 @@ public final class CudaBackend implements Backend {
       long n = (long) w.rows() * w.cols();
       weightScratch = grow(weightScratch, 2 * n, "a quantized weight dequantized for a GEMM");
       launchFlat(CudaWeight.stem(w.type()) + "_to_bf16", n, weightScratch.address(), w.address(), w.scales(), n);
-      gemmBf16(o, in, weightScratch.address(), w.rows(), w.cols(), accumulate);
+      gemmBf16(o, in, bf16In != 0 ? bf16In : gemmInputOf(in), weightScratch.address(), w.rows(), w.cols(), accumulate);
     } else if (tokens <= GEMV_ROWS && w.cols() % 8 == 0) {
       // Decode: bandwidth-bound, so gemv.cu streams the weights and keeps the activations fp32.
       device.launch("gemv_bf16", ceilDiv(32L * w.rows(), THREADS), 1, THREADS, 0, o.address(), w.address(),
           in.address(), w.cols(), w.rows(), tokens, add);
     } else {
-      gemmBf16(o, in, w.address(), w.rows(), w.cols(), accumulate);
+      gemmBf16(o, in, bf16In != 0 ? bf16In : gemmInputOf(in), w.address(), w.rows(), w.cols(), accumulate);
     }
   }
 
-  /**
-   * out = in W^T (or out += in W^T) through cuBLAS: the activations rounded to bf16 (cuBLAS multiplies
-   * like types), sums in fp32.
-   */
-  private void gemmBf16(CudaActivations o, CudaActivations in, long weight, int rows, int cols, boolean accumulate) {
+  /** The activations rounded to bf16 (cuBLAS multiplies like types) in the GEMM input scratch: its address. */
+  private long gemmInputOf(CudaActivations in) {
     long n = in.elements();
     gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
     launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
-    device.timed("cublasGemmEx", () -> cublas.linear(o.address(), gemmInput.address(), weight, in.rows(), rows, cols,
+    return gemmInput.address();
+  }
+
+  /** out = in W^T (or out += in W^T) through cuBLAS from {@code in} rounded to bf16 at {@code bf16In}, sums in fp32. */
+  private void gemmBf16(CudaActivations o, CudaActivations in, long bf16In, long weight, int rows, int cols,
+      boolean accumulate) {
+    device.timed("cublasGemmEx", () -> cublas.linear(o.address(), bf16In, weight, in.rows(), rows, cols,
         Cublas.CUDA_R_16BF, accumulate));
   }
 
@@ -464,6 +478,14 @@ public final class CudaBackend implements Backend {
       check(in.cols() == wg.cols() && g.cols() == wg.rows() && g.rows() >= 1, "matmulSwiglu shapes");
       device.launch("gemv_swiglu_q8_0", ceilDiv(wg.rows(), Q8_ROWS), 1, Q8_THREADS, 0, g.address(), wg.address(),
           wg.scales(), wu.address(), wu.scales(), in.address(), wg.cols(), wg.rows());
+      return;
+    }
+    if (viaGemm(wg, tokens) && viaGemm(wu, tokens)) {
+      // Prefill: the input is rounded to bf16 once for both GEMMs.
+      long bf16In = gemmInputOf(in);
+      product(g, in, wg, false, bf16In);
+      product((CudaActivations) up, in, wu, false, bf16In);
+      swiglu(gate, up);
       return;
     }
     if (tokens > GEMV_ROWS || wg.type() != GgmlType.BF16 || wu.type() != GgmlType.BF16 || wg.cols() % 8 != 0

@@ -23,6 +23,8 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
@@ -287,6 +289,27 @@ final class CudaDevice implements AutoCloseable {
   /** Queues a copy of {@code bytes} from {@code src + offset} to pinned host memory. */
   void copyToHost(Pointer dst, DeviceBuffer src, long offset, long bytes) {
     check(cuMemcpyDtoHAsync(dst, src.pointer().withByteOffset(offset), bytes, stream), "cuMemcpyDtoHAsync");
+  }
+
+  /** A marker for a point of the stream, so that one can wait for that point and not for the whole stream. */
+  CUevent newEvent() {
+    CUevent e = new CUevent();
+    check(cuEventCreate(e, CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+    return e;
+  }
+
+  /** Marks the stream's current end with {@code e}. */
+  void record(CUevent e) {
+    check(cuEventRecord(e, stream), "cuEventRecord");
+  }
+
+  /** Waits until the stream has passed {@code e}'s mark. */
+  void await(CUevent e) {
+    check(cuEventSynchronize(e), "waiting for an event (a kernel launched before it failed)");
+  }
+
+  void destroy(CUevent e) {
+    cuEventDestroy(e);
   }
 
   /** Waits for everything queued; a kernel fault since the last wait is reported here. */

@@ -161,6 +161,14 @@ final class Staging implements AutoCloseable {
     return ring.address() + at;
   }
 
+  /**
+   * Queues the copy of {@code bytes} at {@code address}, which {@link #ints} returned (a kernel may have
+   * changed them since), into pinned {@code dst}: the copy is done when the stream passes it.
+   */
+  void copyBack(long address, jcuda.Pointer dst, long bytes) {
+    device.copyToHost(dst, ring, address - ring.address(), bytes);
+  }
+
   /** Copies {@code n} floats from {@code src + offset} into {@code dst[0, n)}, waiting for the copy. */
   void download(DeviceBuffer src, long offset, float[] dst, int n) {
     long bytes = 4L * n;
