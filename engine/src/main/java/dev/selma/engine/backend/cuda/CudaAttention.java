@@ -332,9 +332,11 @@ final class CudaAttention implements AutoCloseable {
    * Select-and-merge's ranking for the planner, done where the keys are. The first request computes,
    * on the GPU, the means of the chunk's selecting query blocks, the summaries of the key blocks
    * completed since the last chunk (the cache keeps the others), the scores of every selecting query
-   * block against every earlier complete block, and each query block's top k; only the k indices per
-   * query block come back, in one copy, and the rest of the requests are answered from them. Scratch
-   * grows with (chunk blocks) × (sequence blocks), never with the square of the sequence.
+   * block against every earlier complete block, and each query block's top k. A prefill chunk's and a
+   * choosing decode token's indices stay there: the planner gets placeholders, and a kernel writes the
+   * choices into the uploaded plan, so the host never waits for the GPU to plan. Other decode steps
+   * copy the k indices per query block back, once until a block completes. Scratch grows with (chunk
+   * blocks) × (sequence blocks), never with the square of the sequence.
    */
   private final class GpuRanker implements AttentionPlanner.BlockRanker {
     private final CudaKvCache cache;
