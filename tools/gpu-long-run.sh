@@ -16,7 +16,12 @@ for stage in "$@"; do
         --select-class dev.selma.engine.backend.cuda.CudaPrefixCacheTest \
         --select-class dev.selma.engine.backend.cuda.CudaPrefixCacheFp8Test --details=tree 2>&1 \
         | grep -v "^WARNING\|^\s*at " > $out/tests.txt
-      grep -E "tests (successful|failed)|✘" $out/tests.txt | tee -a $out/log.txt ;;
+      grep -E "tests (successful|failed)|✘" $out/tests.txt | tee -a $out/log.txt
+      # Checked launches record no CUDA graph: the graph test once more, recording.
+      timeout 120 $R $J org.junit.platform.console.ConsoleLauncher --include-tag gpu --select-method \
+        dev.selma.engine.backend.cuda.CudaBackendTest#decodeStepsReplayedFromCudaGraphsEqualStepsLaunchedOneByOne \
+        --details=tree 2>&1 | grep -v "^WARNING\|^\s*at " > $out/tests-graphs.txt
+      grep -E "tests (successful|failed)|✘" $out/tests-graphs.txt | tee -a $out/log.txt ;;
     decode) # Llama-3-8B shapes (bf16, Q8_0, Q4_0; 4K dense, 128K select-and-merge bound and query) and
       # Llama-3.2-1B, dummy weights
       for a in "llama-3-8b 4096 64 0 4096" "llama-3-8b 4096 64 0 512 specialised dense auto q8_0" \

@@ -104,6 +104,16 @@ public interface Backend extends AutoCloseable {
   void attention(Activations out, Activations q, KvCache cache, int layer, Rope rope, AttentionConfig config,
       AttentionStats stats);
 
+  /**
+   * Runs {@code step}: the operations of one decode step (one token of the sequence that {@code cache}
+   * holds, through the model under {@code attention}, and its logits). A backend may record them the
+   * first time and replay the record later, updated, where the step never waits for the device (a GPU's
+   * CUDA graph); the results are those of running them one by one.
+   */
+  default void decodeStep(KvCache cache, AttentionConfig attention, Runnable step) {
+    step.run();
+  }
+
   /** Copies row {@code row} of {@code x} to {@code dst}, waiting for earlier operations. */
   void read(Activations x, int row, float[] dst);
 

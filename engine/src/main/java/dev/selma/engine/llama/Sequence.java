@@ -344,6 +344,17 @@ public final class Sequence implements AutoCloseable {
           + " tokens exceeds the capacity of " + capacity());
     }
     logitsVersion++; // whatever logits the workspace held are overwritten from here on
+    if (decode && lastLogits) {
+      // One token through the model and its logits: a backend may replay a record of the step.
+      int start = length();
+      model.backend().decodeStep(cache, attention, () -> {
+        run(newTokens, true);
+        model.logits(workspace, 0, 1, null);
+      });
+      record(start, newTokens);
+      offerFullPages();
+      return;
+    }
     for (int from = 0; from < newTokens.length; from += maxChunk) {
       int to = Math.min(newTokens.length, from + maxChunk);
       int[] chunk = Arrays.copyOfRange(newTokens, from, to);

@@ -270,6 +270,33 @@ final class CudaAttention implements AutoCloseable {
   }
 
   /**
+   * Whether a decode step (one token after the cache's tokens) under {@code config} plans without
+   * waiting for the GPU, so that it can be recorded: dense attention, a token that ranks with its own
+   * query (its choice stays on the GPU), a group whose candidates are all read, or key-bound and mean
+   * selection whose ranking every layer still holds (until a block completes; see GpuRanker).
+   */
+  boolean capturable(CudaKvCache cache, AttentionConfig config) {
+    int start = cache.length();
+    if (config.scheme() == AttentionConfig.Scheme.DENSE || config.tokenChooses(start)) {
+      return true;
+    }
+    int groupTokens = config.merge() * config.blockSize();
+    int first = start / groupTokens * config.merge();
+    int windowStart = Math.max(0, first - config.windowBlocks());
+    if (windowStart - Math.min(config.sinkBlocks(), windowStart) <= config.topK()) {
+      return true;
+    }
+    int firstQueryBlock = Math.max(0, first - config.merge()), blocks = (start + 1) / config.blockSize();
+    for (int layer = 0; layer < cache.layers; layer++) {
+      CudaKvCache.Ranking r = cache.ranking(layer);
+      if (r == null || !r.matches(config, firstQueryBlock, blocks, cache.version())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
    * Shared memory of attention_tc.cu: bf16 queries (then probabilities), two buffers of keys and of
    * values, then indices.
    */

@@ -49,6 +49,10 @@ public final class CudaBackend implements Backend {
   private final Staging staging;
   private final Cublas cublas;
   private final CudaAttention attention;
+  /** Decode steps replayed from records: see {@link #decodeStep}. */
+  private long replayedSteps;
+  /** Uploads a decode step may make (its plans, ~10 KB a layer): the rings keep this much room for one. */
+  private static final long STEP_UPLOAD_BYTES = 4L << 20;
   private DeviceBuffer gemmInput, loadScratch, weightScratch, topScratch;
   private final java.util.Map<Long, java.util.ArrayDeque<jcuda.Pointer>> pinnedPool = new java.util.HashMap<>();
   private boolean closed;
@@ -555,6 +559,47 @@ public final class CudaBackend implements Backend {
     attention.run(o, qq, cache, layer, rope, config, stats);
   }
 
+  /**
+   * Records the step as CUDA graphs and replays them, when nothing in it waits for the GPU: the last
+   * step's copies are in (the stream is idle once its logits were read), the upload rings have room for
+   * a step's plans, and no select-and-merge ranking must come back to the host
+   * ({@link CudaAttention#capturable}). A step that does not qualify (one in 64 with key-bound
+   * selection, when a block completes) runs kernel by kernel. Graphs spare the GPU the gaps between a
+   * step's ~300 kernels; the host still issues each one (recording costs about what launching does),
+   * so the step is recorded in segments that the GPU runs while the host records the next
+   * ({@link CudaDevice#beginStep}).
+   */
+  @Override
+  public synchronized void decodeStep(KvCache kvCache, AttentionConfig config, Runnable step) {
+    enter();
+    CudaKvCache cache = (CudaKvCache) kvCache;
+    if (!options.graphs() || CudaDevice.synchronous() || !attention.capturable(cache, config)) {
+      step.run();
+      return;
+    }
+    device.synchronize();
+    attention.deliverChoices();
+    staging.reserve(STEP_UPLOAD_BYTES);
+    device.beginStep();
+    try {
+      step.run();
+    } catch (RuntimeException | Error e) {
+      try {
+        device.abandonStep();
+      } catch (CudaException ended) {
+        e.addSuppressed(ended);
+      }
+      throw e;
+    }
+    device.endStep();
+    replayedSteps++;
+  }
+
+  /** Decode steps run from a recorded graph so far (for tests). */
+  synchronized long replayedSteps() {
+    return replayedSteps;
+  }
+
   @Override
   public synchronized void read(Activations x, int row, float[] dst) {
     enter();
@@ -631,6 +676,7 @@ public final class CudaBackend implements Backend {
       device.synchronize();
       pinnedPool.values().forEach(free -> free.forEach(device::freePinned));
       pinnedPool.clear();
+      device.destroyExecs();
       attention.close();
       staging.close();
       cublas.close();

@@ -54,6 +54,18 @@ final class Staging implements AutoCloseable {
     hostCursor = 0;
   }
 
+  /**
+   * Makes room for {@code bytes} of uploads in both rings now, waiting for the stream if a ring must wrap,
+   * so that uploads of up to that many bytes from here on do not wait (a recorded decode step may not).
+   */
+  void reserve(long bytes) {
+    if (hostCursor + bytes > hostSegment.byteSize() || ringCursor + bytes > ring.bytes()) {
+      device.synchronize();
+      hostCursor = 0;
+      ringCursor = 0;
+    }
+  }
+
   /** Space for {@code bytes} in the pinned ring: its offset. */
   private long reserveHost(long bytes) {
     if (bytes > hostSegment.byteSize()) {

@@ -332,6 +332,48 @@ class CudaBackendTest {
   }
 
   /**
+   * Decode steps recorded as CUDA graphs and replayed give what steps launched kernel by kernel give,
+   * logits and statistics: dense attention, select-and-merge with key bounds (replayed between block
+   * completions, run directly when a block completes and the ranking comes back to the host) and with
+   * each token's own query (replayed always), every model, bf16 pages then fp8. With launches checked
+   * one by one ({@code -Dselma.cuda.checkLaunches=true}) nothing can be recorded, and no step is.
+   */
+  @Test
+  void decodeStepsReplayedFromCudaGraphsEqualStepsLaunchedOneByOne() {
+    List<AttentionConfig> configs = List.of(AttentionConfig.dense(),
+        SPARSE.withSelection(AttentionConfig.Selection.BOUND).withPositions(new Reindexed()),
+        SPARSE.withSelection(AttentionConfig.Selection.QUERY).withPositions(new Reindexed()));
+    StringBuilder failures = new StringBuilder();
+    for (KvPrecision pages : KvPrecision.values()) {
+      CudaOptions options = CudaOptions.defaults().withKvPrecision(pages);
+      try (CudaBackend graphs = CudaBackend.open(options);
+          CudaBackend plain = CudaBackend.open(options.withGraphs(false))) {
+        for (ModelConfig config : MODELS) {
+          LlamaWeights weights = Bf16Twin.of(RandomModel.weights(config, 11));
+          for (AttentionConfig attention : configs) {
+            long before = graphs.replayedSteps();
+            AttentionStats[] replayedStats = new AttentionStats[1], plainStats = new AttentionStats[1];
+            float worst = worst(decode(new Llama(config, weights, plain), attention, plainStats),
+                decode(new Llama(config, weights, graphs), attention, replayedStats));
+            long replayed = graphs.replayedSteps() - before;
+            int flip = firstLayerChoosingOtherBlocks(plainStats[0], replayedStats[0]);
+            String line = String.format(java.util.Locale.ROOT,
+                "graphs vs launches, %s, d=%d %s: decode %.2e, %d of %d steps replayed%s", graphs.name(),
+                config.headDim(), attention, worst, replayed, TOKENS.length - 150,
+                flip < 0 ? "" : ", other blocks chosen from layer " + flip);
+            System.out.println(line);
+            boolean replayedAsExpected = CudaDevice.synchronous() ? replayed == 0 : replayed > 0;
+            if (worst > 1e-6 || flip >= 0 || !replayedAsExpected) {
+              failures.append(line).append('\n');
+            }
+          }
+        }
+      }
+    }
+    assertTrue(failures.isEmpty(), "graphs differ:\n" + failures);
+  }
+
+  /**
    * Select-and-merge whose top-k covers every earlier block reads what dense attention reads: on the
    * GPU (bf16, specialised kernels, bf16 and fp8 pages) its logits equal dense attention's to bf16
    * rounding, prefill and decode.

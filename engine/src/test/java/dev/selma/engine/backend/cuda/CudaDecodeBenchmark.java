@@ -23,7 +23,8 @@ import java.util.SplittableRandom;
  * <p>{@code scheme} is one of {@code selma eval}'s ({@link Scheme}), sized to the architecture's context
  * length as its trained window; dense when absent. Then the KV pages' precision, and the type of the
  * weight matrices (Q8_0, Q4_0: kept quantized on the GPU). With
- * {@code -Dselma.bench.json=FILE} the results are also appended to FILE as one JSON object a line.
+ * {@code -Dselma.bench.json=FILE} the results are also appended to FILE as one JSON object a line;
+ * {@code -Dselma.bench.graphs=false} launches decode steps kernel by kernel instead of replaying CUDA graphs.
  */
 public final class CudaDecodeBenchmark {
   private CudaDecodeBenchmark() {}
@@ -94,7 +95,8 @@ public final class CudaDecodeBenchmark {
     GgmlType matrices = args.length > 8 ? GgmlType.valueOf(args[8].toUpperCase(Locale.ROOT)) : GgmlType.BF16;
     ModelConfig config = DummyWeights.architecture(arch);
     try (CudaBackend gpu = CudaBackend.open(
-        CudaOptions.defaults().withDummyWeights(1).withSpecialisedAttention(specialised).withKvPrecision(kv))) {
+        CudaOptions.defaults().withDummyWeights(1).withSpecialisedAttention(specialised).withKvPrecision(kv)
+            .withGraphs(!"false".equals(System.getProperty("selma.bench.graphs"))))) {
       long t0 = System.nanoTime();
       Llama model = new Llama(config, DummyWeights.tensors(config, matrices), gpu);
       gpu.synchronize();
