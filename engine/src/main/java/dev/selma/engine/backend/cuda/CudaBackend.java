@@ -595,6 +595,11 @@ public final class CudaBackend implements Backend {
     replayedSteps++;
   }
 
+  /** How decode steps' recorded segments were replayed (for benchmarks). */
+  public synchronized String graphCounts() {
+    return replayedSteps + " decode steps replayed; " + device.graphCounts();
+  }
+
   /** Decode steps run from a recorded graph so far (for tests). */
   synchronized long replayedSteps() {
     return replayedSteps;

@@ -78,6 +78,9 @@ final class CudaDevice implements AutoCloseable {
   private boolean recording;
   private int segmentLaunches, segment;
   private long[] segmentExecs = new long[16];
+  /** Segments replayed through an updated exec, through a new one, and the last failed update's result. */
+  private long updated, instantiated;
+  private int lastUpdateResult;
   /** Kernel arguments: 8-byte slots, and the array of pointers to them that cuLaunchKernel reads. */
   private final MemorySegment argSlots, argPointers, streamHandle;
   /** Profile: name to {calls, nanoseconds}. */
@@ -298,6 +301,12 @@ final class CudaDevice implements AutoCloseable {
     segmentLaunches = 0;
   }
 
+  /** How recorded segments were replayed, for benchmarks. */
+  String graphCounts() {
+    return "graph segments: " + updated + " updated, " + instantiated + " made anew (last failed update: result "
+        + lastUpdateResult + ")";
+  }
+
   /** Frees the execs of recorded steps. */
   void destroyExecs() {
     for (int i = 0; i < segmentExecs.length; i++) {
@@ -332,12 +341,16 @@ final class CudaDevice implements AutoCloseable {
     MemorySegment g = MemorySegment.ofAddress(graph);
     try {
       if (exec != 0 && call(graphExecUpdate, MemorySegment.ofAddress(exec), g, updateInfo) != CUresult.CUDA_SUCCESS) {
+        lastUpdateResult = updateInfo.get(JAVA_INT, 0);
         destroyExec(exec);
         exec = 0;
       }
       if (exec == 0) {
         check(call(graphInstantiate, execOut, g, 0L), "cuGraphInstantiateWithFlags");
         exec = execOut.get(ADDRESS, 0).address();
+        instantiated++;
+      } else {
+        updated++;
       }
       check(call(graphLaunch, MemorySegment.ofAddress(exec), streamHandle), "cuGraphLaunch");
       return exec;

@@ -15,7 +15,8 @@ import java.util.SplittableRandom;
 /**
  * Batch-1 speed of a real architecture with dummy bf16 weights: weight generation, prefill of a
  * context, then decode steps as generation runs them (each appends one token and chooses the next on
- * the GPU, greedily; the tokens appended are a fixed sequence rather than the choices). Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
+ * the GPU, greedily; the tokens appended are a fixed sequence rather than the choices), timed after
+ * eight untimed ones. Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
  *
  * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s] [prefill chunk]
  * [specialised|general] [scheme] [auto|fp8] [bf16|q8_0|q4_0]</pre>
@@ -83,6 +84,9 @@ public final class CudaDecodeBenchmark {
     }
   }
 
+  /** Decode steps run before the timed ones. */
+  private static final int WARMUP = 8;
+
   public static void main(String[] args) throws java.io.IOException {
     String arch = args.length > 0 ? args[0] : "llama-3-8b";
     int context = args.length > 1 ? Integer.parseInt(args[1]) : 4096;
@@ -111,7 +115,7 @@ public final class CudaDecodeBenchmark {
           weightBytes / 1e9, loadSeconds);
 
       int[] prompt = new SplittableRandom(3).ints(context, 0, config.vocabSize()).toArray();
-      try (Sequence seq = model.newSequence(context + steps + 8, chunk)) {
+      try (Sequence seq = model.newSequence(context + WARMUP + steps + 8, chunk)) {
         AttentionConfig attention = scheme.config(context, config.maxPositionEmbeddings(),
             AttentionConfig.DEFAULT_BLOCK_SIZE);
         seq.attention(attention);
@@ -134,11 +138,14 @@ public final class CudaDecodeBenchmark {
         double[] ms = new double[steps];
         int token = 1;
         HostSampler sampler = sample ? HostSampler.start(Thread.currentThread()) : null;
-        for (int i = 0; i < steps; i++) {
+        // WARMUP steps first, untimed: the JIT compiles the step's code and the first recorded graphs are made.
+        for (int i = -WARMUP; i < steps; i++) {
           long s0 = System.nanoTime();
           // A step as generation runs it: the token chosen on the GPU (greedy), 8 bytes copied back.
           top = seq.appendToSample(new int[] {token}).top(1, 0);
-          ms[i] = (System.nanoTime() - s0) / 1e6;
+          if (i >= 0) {
+            ms[i] = (System.nanoTime() - s0) / 1e6;
+          }
           token = (token * 31 + 7) % config.vocabSize();
         }
         if (sampler != null) {
@@ -149,6 +156,10 @@ public final class CudaDecodeBenchmark {
         double median = sorted[steps / 2];
         System.out.printf(Locale.ROOT, "decode at %d context: median %.2f ms/token (%.1f tokens/s), min %.2f, max %.2f%n",
             context, median, 1000 / median, sorted[0], sorted[steps - 1]);
+        System.out.println(gpu.graphCounts());
+        if (Boolean.getBoolean("selma.bench.verbose")) {
+          System.out.println("steps, ms: " + Arrays.toString(ms));
+        }
         if (bandwidth > 0) {
           double floorMs = stepBytes / (bandwidth * 1e9) * 1e3;
           System.out.printf(Locale.ROOT, "weight-read floor at %.0f GB/s: %.2f ms/token (%.0f tokens/s); "
