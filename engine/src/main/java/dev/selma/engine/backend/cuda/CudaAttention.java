@@ -277,6 +277,9 @@ final class CudaAttention implements AutoCloseable {
    */
   boolean capturable(CudaKvCache cache, AttentionConfig config) {
     int start = cache.length();
+    if (stepUploadBytes(cache, config) > staging.roomForAStep()) {
+      return false;
+    }
     if (config.scheme() == AttentionConfig.Scheme.DENSE || config.tokenChooses(start)) {
       return true;
     }
@@ -294,6 +297,31 @@ final class CudaAttention implements AutoCloseable {
       }
     }
     return true;
+  }
+
+  /**
+   * A bound on what a decode step (one token after the cache's tokens) uploads: every layer's plan (two
+   * ints a listed block for each KV head, dense attention listing every block), its work items and
+   * offsets, and room for a page table and RoPE tables that grow.
+   */
+  long stepUploadBytes(CudaKvCache cache, AttentionConfig config) {
+    int b = config.blockSize(), start = cache.length();
+    long listed = config.scheme() == AttentionConfig.Scheme.DENSE
+        ? start / b + 2
+        : (long) config.sinkBlocks() + config.topK() + config.windowBlocks() + config.merge() + 2;
+    long perLayer = 4L * cache.kvHeads * (2 * listed + 16) + 256;
+    return cache.layers * perLayer + (4L << 20);
+  }
+
+  /**
+   * Forgets what a decode step that failed while recorded left behind on the host as if its work had
+   * run: choices queued for copies that never ran, and the cache's block summaries and rankings.
+   */
+  void forgetRecordedStep(CudaKvCache cache) {
+    for (Choices c : choices.values()) {
+      c.stats = null;
+    }
+    cache.forgetSummaries();
   }
 
   /**
@@ -324,6 +352,7 @@ final class CudaAttention implements AutoCloseable {
     }
     names.add("attention_tc_bf16_d64");
     names.add("attention_tc_bf16_d128");
+    names.add("group_plan_blocks");
     return names.toArray(String[]::new);
   }
 
@@ -388,7 +417,9 @@ final class CudaAttention implements AutoCloseable {
       this.layer = layer;
       this.q = q;
       this.token = chunk == 1 && config.tokenChooses(start);
-      this.prefill = chunk > 1;
+      // group_plan_blocks keeps a bitmap of a group's candidates and its choice in shared memory.
+      this.prefill = chunk > 1
+          && 4L * (this.blocksOf(start, chunk, config) / 32 + 1 + config.topK()) <= device.sharedMemoryOptIn();
       int groupTokens = config.merge() * config.blockSize();
       // block_topk gives row r the candidates of the group after query block firstQueryBlock + r's: a
       // token's row is the last block of the group before its own.
@@ -427,6 +458,10 @@ final class CudaAttention implements AutoCloseable {
       }
       int at = (kvHead * rows() + queryBlock - firstQueryBlock) * k;
       return java.util.Arrays.copyOfRange(best, at, at + k);
+    }
+
+    private int blocksOf(int start, int chunk, AttentionConfig config) {
+      return (start + chunk) / config.blockSize();
     }
 
     /** Selecting rows per KV head. */

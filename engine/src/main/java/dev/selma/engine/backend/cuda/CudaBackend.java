@@ -51,8 +51,6 @@ public final class CudaBackend implements Backend {
   private final CudaAttention attention;
   /** Decode steps replayed from records: see {@link #decodeStep}. */
   private long replayedSteps;
-  /** Uploads a decode step may make (its plans, ~10 KB a layer): the rings keep this much room for one. */
-  private static final long STEP_UPLOAD_BYTES = 4L << 20;
   private DeviceBuffer gemmInput, loadScratch, weightScratch, topScratch;
   private final java.util.Map<Long, java.util.ArrayDeque<jcuda.Pointer>> pinnedPool = new java.util.HashMap<>();
   private boolean closed;
@@ -579,7 +577,7 @@ public final class CudaBackend implements Backend {
     }
     device.synchronize();
     attention.deliverChoices();
-    staging.reserve(STEP_UPLOAD_BYTES);
+    staging.reserve(attention.stepUploadBytes(cache, config));
     device.beginStep();
     try {
       step.run();
@@ -589,6 +587,7 @@ public final class CudaBackend implements Backend {
       } catch (CudaException ended) {
         e.addSuppressed(ended);
       }
+      attention.forgetRecordedStep(cache);
       throw e;
     }
     device.endStep();

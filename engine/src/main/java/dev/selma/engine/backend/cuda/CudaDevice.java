@@ -267,6 +267,11 @@ final class CudaDevice implements AutoCloseable {
     return CHECK_LAUNCHES || PROFILE;
   }
 
+  /** Whether a step is being recorded: nothing may wait for the stream. */
+  boolean recording() {
+    return recording;
+  }
+
   /**
    * Records the stream's work from here on, in segments of {@link #SEGMENT_LAUNCHES} launches, each
    * replayed (through its own exec, updated in place while steps keep their shape) as soon as it is
@@ -296,7 +301,9 @@ final class CudaDevice implements AutoCloseable {
     if (segment == segmentExecs.length) {
       segmentExecs = java.util.Arrays.copyOf(segmentExecs, 2 * segment);
     }
-    segmentExecs[segment] = replay(segmentExecs[segment], graph);
+    long exec = segmentExecs[segment];
+    segmentExecs[segment] = 0; // replay destroys it when it cannot be updated
+    segmentExecs[segment] = replay(exec, graph);
     segment++;
     segmentLaunches = 0;
   }
@@ -352,7 +359,11 @@ final class CudaDevice implements AutoCloseable {
       } else {
         updated++;
       }
-      check(call(graphLaunch, MemorySegment.ofAddress(exec), streamHandle), "cuGraphLaunch");
+      int rc = call(graphLaunch, MemorySegment.ofAddress(exec), streamHandle);
+      if (rc != CUresult.CUDA_SUCCESS) {
+        destroyExec(exec);
+        check(rc, "cuGraphLaunch");
+      }
       return exec;
     } finally {
       destroyGraph(graph);

@@ -99,6 +99,22 @@ final class CudaKvCache implements PagedKvCache {
   }
 
   /**
+   * Drops every layer's block summaries and ranking: after a step whose work never ran (a failed
+   * recording), they may describe blocks that were not summarised. They are rebuilt when next asked for.
+   */
+  void forgetSummaries() {
+    for (int l = 0; l < layers; l++) {
+      rankings[l] = null;
+      if (summaries[l] != null) {
+        if (summaries[l].buffer != null) {
+          memory.release(summaries[l].buffer);
+        }
+        summaries[l] = null;
+      }
+    }
+  }
+
+  /**
    * What select-and-merge ranks one layer's complete key blocks of one size by: their means (MEAN) or
    * their element-wise minima and maxima (BOUND), {@code [block][kv head][dim]} floats, maxima {@link
    * #hiOffset} bytes after the minima. A complete block does not change until a truncation cuts into

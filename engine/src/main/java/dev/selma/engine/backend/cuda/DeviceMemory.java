@@ -43,7 +43,9 @@ final class DeviceMemory implements AutoCloseable {
     } else {
       CudaDevice.Allocation p = new CudaDevice.Allocation();
       int rc = cuMemAlloc(p, size);
-      if (rc == CUresult.CUDA_ERROR_OUT_OF_MEMORY && idleBytes > 0) {
+      // Freeing the pool waits for the stream, which a recorded step may not: it fails then, as it
+      // would with nothing idle, and the step's caller hears how much was needed and free.
+      if (rc == CUresult.CUDA_ERROR_OUT_OF_MEMORY && idleBytes > 0 && !device.recording()) {
         trim();
         rc = cuMemAlloc(p, size);
       }

@@ -54,6 +54,11 @@ final class Staging implements AutoCloseable {
     hostCursor = 0;
   }
 
+  /** The most a recorded step may upload: the smaller ring (a step must fit without wrapping). */
+  long roomForAStep() {
+    return Math.min(hostSegment.byteSize(), ring.bytes());
+  }
+
   /**
    * Makes room for {@code bytes} of uploads in both rings now, waiting for the stream if a ring must wrap,
    * so that uploads of up to that many bytes from here on do not wait (a recorded decode step may not).
