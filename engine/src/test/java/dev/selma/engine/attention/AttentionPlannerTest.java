@@ -208,4 +208,39 @@ class AttentionPlannerTest {
     }
     assertEquals(trained - 1, maxSeen); // the bound is reached: the last query of a full group
   }
+
+  /**
+   * A group with more candidates than top-k chooses exactly k blocks, whatever the selecting blocks'
+   * lists are: each list holds k distinct blocks, so their union holds at least k. A GPU relies on it to
+   * lay out a prefill plan before its ranking is known (group_plan_blocks fills in the choice). The
+   * lists here overlap as much as they can (the same k blocks, rotated) and as little (disjoint).
+   */
+  @Test
+  void aGroupWithMoreCandidatesThanTopKChoosesExactlyK() {
+    AttentionConfig c = AttentionConfig.selectAndMerge(16, 5, 4, 1, 2);
+    for (boolean disjoint : new boolean[] {false, true}) {
+      AttentionPlanner.BlockRanker ranker = (head, queryBlock, from, to, k) -> {
+        int[] best = new int[k];
+        for (int r = 0; r < k; r++) {
+          best[r] = disjoint ? from + (queryBlock * k + r) % (to - from) : from + (queryBlock + r) % k;
+        }
+        return best;
+      };
+      for (int start = 0; start < 4000; start += 333) {
+        AttentionPlan p = AttentionPlanner.plan(c, start, 333, 2, ranker);
+        for (int tile = 0; tile < p.tiles(); tile++) {
+          int first = p.tileStart()[tile] / (c.merge() * c.blockSize()) * c.merge();
+          int windowStart = Math.max(0, first - c.windowBlocks());
+          int candidates = windowStart - Math.min(c.sinkBlocks(), windowStart);
+          for (int h = 0; h < 2; h++) {
+            int e = p.entry(tile, h), chosen = 0;
+            for (int i = p.keyOffsets()[e]; i < p.keyOffsets()[e + 1]; i++) {
+              chosen += p.keySelected()[i] ? 1 : 0;
+            }
+            assertEquals(Math.min(candidates, c.topK()), chosen, "group at block " + first);
+          }
+        }
+      }
+    }
+  }
 }
