@@ -12,6 +12,7 @@
 // one sink block, 4 window blocks and 119 chosen blocks per tile and KV head, positions re-indexed.
 #include "attention_tc.cu"
 #include "rope_keys.cu"
+#include "fill.cu"
 
 #include <algorithm>
 #include <cmath>
@@ -172,26 +173,6 @@ static T* upload(const std::vector<T>& v) {
   return d;
 }
 
-__global__ void fill_bf16(__nv_bfloat16* x, size_t n, unsigned seed) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    unsigned h = (unsigned)i * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    x[i] = __float2bfloat16_rn(((h & 0xffff) / 32768.f - 1.f));
-  }
-}
-
-__global__ void fill_f32(float* x, size_t n, unsigned seed) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    unsigned h = (unsigned)i * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    x[i] = 2.f * ((h & 0xffff) / 32768.f - 1.f);
-  }
-}
-
 int main(int argc, char** argv) {
   const char* json = argc > 1 ? argv[1] : "attention_tc_bench.json";
   std::mt19937 rng(7);
@@ -218,7 +199,7 @@ int main(int argc, char** argv) {
   int npages = max_len / KV_PAGE;
   char* kv;
   CHECK(cudaMalloc(&kv, (size_t)npages * 2 * value_offset));
-  fill_bf16<<<1024, 256>>>((__nv_bfloat16*)kv, (size_t)npages * value_offset, 1);
+  fill_uniform_bf16<<<1024, 256>>>((__nv_bfloat16*)kv, (long long)npages * value_offset, 1, 0.f, 1.f);
   std::vector<long long> table(npages);
   for (int i = 0; i < npages; i++) table[i] = (long long)(kv + (size_t)i * 2 * value_offset);
   long long* pages = upload(table);
@@ -228,7 +209,7 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&q, (size_t)chunk * q_cols * 4));
   CHECK(cudaMalloc(&out, (size_t)chunk * q_cols * 4));
   CHECK(cudaMalloc(&ref, (size_t)chunk * q_cols * 4));
-  fill_f32<<<1024, 256>>>(q, (size_t)chunk * q_cols, 2);
+  fill_uniform_f32<<<1024, 256>>>(q, (long long)chunk * q_cols, 2, 0.f, 2.f);
   int smem = 2 * (TC_ROWS * (D + TC_PAD) + 4 * TC_KEYS * (D + TC_PAD)) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
   CHECK(cudaFuncSetAttribute(TC_KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
 
