@@ -202,7 +202,7 @@ final class CudaAttention implements AutoCloseable {
       device.launch("token_plan_blocks", kvHeads, 1, 64, 0, scratch.address() + ranker.bestAt, config.topK(), sinks,
           offsetsAt, blocksAt, positionsAt, reindexed, plan.blockSize());
     } else if (placeholders) {
-      int words = ranker.blocks / 32 + 1;
+      int words = ranker.bitmapWords();
       device.launch("group_plan_blocks", plan.tiles(), kvHeads, 128, 4 * (words + config.topK()),
           scratch.address() + ranker.bestAt, ranker.rows(), ranker.firstQueryBlock,
           start / (config.merge() * config.blockSize()), config.merge(), config.sinkBlocks(), config.windowBlocks(),
@@ -417,15 +417,13 @@ final class CudaAttention implements AutoCloseable {
       this.layer = layer;
       this.q = q;
       this.token = chunk == 1 && config.tokenChooses(start);
-      // group_plan_blocks keeps a bitmap of a group's candidates and its choice in shared memory.
-      this.prefill = chunk > 1
-          && 4L * (this.blocksOf(start, chunk, config) / 32 + 1 + config.topK()) <= device.sharedMemoryOptIn();
+      this.blocks = (start + chunk) / config.blockSize();
+      this.prefill = chunk > 1 && 4L * (bitmapWords() + config.topK()) <= device.sharedMemoryOptIn();
       int groupTokens = config.merge() * config.blockSize();
       // block_topk gives row r the candidates of the group after query block firstQueryBlock + r's: a
       // token's row is the last block of the group before its own.
       this.firstQueryBlock = token ? start / groupTokens * config.merge() - 1
           : Math.max(0, start / groupTokens * config.merge() - config.merge());
-      this.blocks = (start + chunk) / config.blockSize();
     }
 
     @Override
@@ -460,8 +458,12 @@ final class CudaAttention implements AutoCloseable {
       return java.util.Arrays.copyOfRange(best, at, at + k);
     }
 
-    private int blocksOf(int start, int chunk, AttentionConfig config) {
-      return (start + chunk) / config.blockSize();
+    /**
+     * Words of group_plan_blocks' bitmap of a group's candidates, enough for the chunk's last group; its
+     * shared memory holds them and the group's k choices.
+     */
+    int bitmapWords() {
+      return blocks / 32 + 1;
     }
 
     /** Selecting rows per KV head. */
