@@ -1,7 +1,7 @@
 // Dummy weights: uniform values in [center - radius, center + radius] from a counter-based hash
 // (splitmix64 of seed and index), so any tensor is generated on the GPU in one pass, reproducibly; Q8_0
 // ones (q8_0.cu's layout) as uniform quants in [-127, 127] with the scale radius / 127, Q4_0 ones
-// (q4_0.cu's) as uniform nibbles with the scale radius / 8.
+// (q4_0.cu's) as uniform nibbles with the scale radius / 8, Q4_K ones (q4_k.cu's) as uniform nibbles.
 #include <cuda_fp16.h>
 #include "common.cuh"
 
@@ -34,6 +34,21 @@ extern "C" __global__ void fill_q4_0(uint8_t* qs, __half* scales, long long n, u
        i += (long long)gridDim.x * blockDim.x) {
     qs[i] = (uint8_t)min(255, (int)(256.f * uniform01(seed, i)));
     if (i % 16 == 0) scales[i / 16] = __float2half(radius / 8.f);
+  }
+}
+
+// Q4_K in q4_k.cu's layout: uniform bytes (two quants each); every sub-block's scale and min 32, so
+// that d = radius / 256 and dmin = radius / 32 give weights in [-radius, 0.875 radius].
+extern "C" __global__ void fill_q4_k(uint8_t* qs, uint8_t* meta, long long n, unsigned long long seed, float radius) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n / 2;
+       i += (long long)gridDim.x * blockDim.x) {
+    qs[i] = (uint8_t)min(255, (int)(256.f * uniform01(seed, i)));
+    if (i % 128 == 0) {
+      uint8_t* m = meta + 16 * (i / 128);
+      *reinterpret_cast<__half*>(m) = __float2half(radius / 256.f);
+      *reinterpret_cast<__half*>(m + 2) = __float2half(radius / 32.f);
+      for (int j = 0; j < 12; j++) m[4 + j] = j < 8 ? 160 : 0;  // 6-bit 32s: low bits here, high bits above
+    }
   }
 }
 

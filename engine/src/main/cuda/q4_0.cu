@@ -68,19 +68,7 @@ extern "C" __global__ void __launch_bounds__(Q4_WARPS * 32) gemv_q4_0_1(
       acc[w] += s[w] * dot;
     }
   }
-#pragma unroll
-  for (int w = 0; w < W; w++) {
-    float sum = warp_sum(acc[w]);
-    if (lane == 0) partial[warp][w] = sum;
-  }
-  __syncthreads();
-  if (threadIdx.x < W && row0 + threadIdx.x < out) {
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < Q4_WARPS; i++) sum += partial[i][threadIdx.x];
-    float* at = y + row0 + threadIdx.x;
-    *at = accumulate ? *at + sum : sum;
-  }
+  store_row_sums<W, Q4_WARPS>(acc, partial, y, row0, out, accumulate);
 }
 
 // Element i of a Q4_0 matrix (row-major, rows of whole blocks).

@@ -4,12 +4,9 @@ import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.LlamaWeights;
 import dev.selma.engine.model.ModelConfig;
-import dev.selma.engine.model.Quants;
 import dev.selma.engine.model.RopeScaling;
 import dev.selma.engine.model.Tensor;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,7 +29,7 @@ public final class CpuBenchmark {
     ModelConfig c = new ModelConfig("llama", 32000, 768, 2048, 12, 12, 4, 64, 1e-5, 10000, RopeScaling.NONE,
         4096, false, false, ModelConfig.RopeStyle.HALF);
     LlamaWeights f32 = RandomModel.weights(c, 1);
-    LlamaWeights q8 = quantize(f32, GgmlType.Q8_0);
+    LlamaWeights q8 = RandomModel.quantized(f32, GgmlType.Q8_0);
     long params = 0;
     for (Tensor t : tensors(f32)) {
       params += t.elementCount();
@@ -85,22 +82,6 @@ public final class CpuBenchmark {
       list.addAll(List.of(l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown()));
     }
     return list;
-  }
-
-  private static LlamaWeights quantize(LlamaWeights w, GgmlType type) {
-    List<LlamaWeights.Layer> layers = new ArrayList<>();
-    for (LlamaWeights.Layer l : w.layers()) {
-      layers.add(new LlamaWeights.Layer(l.attnNorm(), q(l.wq(), type), q(l.wk(), type), q(l.wv(), type),
-          q(l.wo(), type), null, null, null, l.ffnNorm(), q(l.wGate(), type), q(l.wUp(), type), q(l.wDown(), type)));
-    }
-    return new LlamaWeights(q(w.tokenEmbedding(), type), layers, w.outputNorm(), q(w.output(), type), null);
-  }
-
-  private static Tensor q(Tensor t, GgmlType type) {
-    byte[] bytes = Quants.quantize(type, Quants.dequantize(t));
-    MemorySegment s = Arena.ofAuto().allocate(bytes.length, 64);
-    MemorySegment.copy(MemorySegment.ofArray(bytes), 0, s, 0, bytes.length);
-    return new Tensor(t.name(), type, t.shape(), s);
   }
 
   private static String cpuModel() throws IOException {

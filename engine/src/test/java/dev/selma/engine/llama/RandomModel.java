@@ -3,6 +3,7 @@ package dev.selma.engine.llama;
 import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.LlamaWeights;
 import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.Quants;
 import dev.selma.engine.model.RopeScaling;
 import dev.selma.engine.model.Tensor;
 import java.lang.foreign.Arena;
@@ -44,6 +45,25 @@ public final class RandomModel {
     Tensor embedding = matrix(arena, r, "token_embd", c.vocabSize(), c.hiddenSize());
     return new LlamaWeights(embedding, layers, norm(arena, r, "output_norm", c.hiddenSize()),
         c.tieWordEmbeddings() ? embedding : matrix(arena, r, "output", c.vocabSize(), c.hiddenSize()), null);
+  }
+
+  /** The same weights with every matrix stored as {@code type} (quantized by {@link Quants}); norms stay. */
+  public static LlamaWeights quantized(LlamaWeights w, GgmlType type) {
+    List<LlamaWeights.Layer> layers = new ArrayList<>();
+    for (LlamaWeights.Layer l : w.layers()) {
+      layers.add(new LlamaWeights.Layer(l.attnNorm(), quantized(l.wq(), type), quantized(l.wk(), type),
+          quantized(l.wv(), type), quantized(l.wo(), type), l.bq(), l.bk(), l.bv(), l.ffnNorm(),
+          quantized(l.wGate(), type), quantized(l.wUp(), type), quantized(l.wDown(), type)));
+    }
+    return new LlamaWeights(quantized(w.tokenEmbedding(), type), layers, w.outputNorm(), quantized(w.output(), type),
+        null);
+  }
+
+  private static Tensor quantized(Tensor t, GgmlType type) {
+    byte[] bytes = Quants.quantize(type, Quants.dequantize(t));
+    MemorySegment s = Arena.ofAuto().allocate(bytes.length, 64);
+    MemorySegment.copy(MemorySegment.ofArray(bytes), 0, s, 0, bytes.length);
+    return new Tensor(t.name(), type, t.shape(), s);
   }
 
   private static Tensor matrix(Arena a, SplittableRandom r, String name, int rows, int cols) {

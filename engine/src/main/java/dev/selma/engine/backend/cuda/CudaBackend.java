@@ -40,7 +40,7 @@ public final class CudaBackend implements Backend {
   private static final int GEMV_ROWS = 4;
   /** Weight rows and threads of one block of gemv_q8_0_R (Q8_ROWS and Q8_WARPS in q8_0.cu). */
   private static final int Q8_ROWS = 4, Q8_THREADS = 8 * 32;
-  /** The same of gemv_q4_0_1 (Q4_ROWS and Q4_WARPS in q4_0.cu). */
+  /** The same of gemv_q4_0_1 and gemv_q4_k_1 (Q4_ROWS and Q4_WARPS in q4_0.cu, Q4K_ROWS and Q4K_WARPS in q4_k.cu). */
   private static final int Q4_ROWS = 4, Q4_THREADS = 8 * 32;
 
   private final CudaOptions options;
@@ -211,15 +211,16 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * A Q8_0 or Q4_0 matrix kept quantized: the file's blocks go up a run of rows at a time and {@code
-   * q8_0_unpack} / {@code q4_0_unpack} split them into quants and scales; dummy weights are generated in
-   * place ({@code fill_q8_0}, {@code fill_q4_0}).
+   * A Q8_0, Q4_0 or Q4_K matrix kept quantized: the file's blocks go up a run of rows at a time and
+   * {@code <type>_unpack} splits them into quants and scales; dummy weights are generated in place
+   * ({@code fill_<type>}).
    */
   private Weight loadQuantized(Tensor t, int rows, int cols) {
     GgmlType type = t.type();
     String stem = CudaWeight.stem(type);
     long n = (long) rows * cols, scalesAt = CudaWeight.scalesOffset(type, rows, cols);
-    long quantBytesPerBlock = type == GgmlType.Q4_0 ? 16 : 32;
+    int blockElements = CudaWeight.blockElements(type), quantBytes = CudaWeight.blockQuantBytes(type),
+        scaleBytes = CudaWeight.blockScaleBytes(type);
     DeviceBuffer b = memory.allocate(CudaWeight.quantizedBytes(type, rows, cols), "weight " + t);
     try {
       if (options.dummyWeights()) {
@@ -232,9 +233,9 @@ public final class CudaBackend implements Backend {
         for (int r = 0; r < rows; r += rowsPerStep) {
           int m = Math.min(rowsPerStep, rows - r);
           staging.upload(t.data().asSlice(r * rowBytes, m * rowBytes), loadScratch, 0);
-          long blocks = (long) m * cols / 32, firstBlock = (long) r * cols / 32;
-          launchFlat(stem + "_unpack", blocks, b.address() + firstBlock * quantBytesPerBlock,
-              b.address() + scalesAt + 2 * firstBlock, loadScratch.address(), blocks);
+          long blocks = (long) m * cols / blockElements, firstBlock = (long) r * cols / blockElements;
+          launchFlat(stem + "_unpack", blocks, b.address() + firstBlock * quantBytes,
+              b.address() + scalesAt + scaleBytes * firstBlock, loadScratch.address(), blocks);
         }
       }
     } catch (RuntimeException e) {
@@ -435,10 +436,10 @@ public final class CudaBackend implements Backend {
       // Decode: q8_0.cu reads the quants and scales, about half the bytes of bf16.
       device.launch("gemv_q8_0_" + tokens, ceilDiv(w.rows(), Q8_ROWS), 1, Q8_THREADS, 0, o.address(), w.address(),
           w.scales(), in.address(), w.cols(), w.rows(), add);
-    } else if (w.type() == GgmlType.Q4_0 && tokens == 1) {
-      // Decode: q4_0.cu reads about a quarter of bf16's bytes.
-      device.launch("gemv_q4_0_1", ceilDiv(w.rows(), Q4_ROWS), 1, Q4_THREADS, 0, o.address(), w.address(),
-          w.scales(), in.address(), w.cols(), w.rows(), add);
+    } else if ((w.type() == GgmlType.Q4_0 || w.type() == GgmlType.Q4_K) && tokens == 1) {
+      // Decode: q4_0.cu and q4_k.cu read about a quarter of bf16's bytes.
+      device.launch("gemv_" + CudaWeight.stem(w.type()) + "_1", ceilDiv(w.rows(), Q4_ROWS), 1, Q4_THREADS, 0,
+          o.address(), w.address(), w.scales(), in.address(), w.cols(), w.rows(), add);
     } else if (CudaWeight.keptQuantized(w.type())) {
       // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
       long n = (long) w.rows() * w.cols();

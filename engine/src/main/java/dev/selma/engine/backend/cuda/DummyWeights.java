@@ -44,8 +44,8 @@ public final class DummyWeights {
   }
 
   /**
-   * The same with the matrices of type {@code matrices} (BF16, or Q8_0 or Q4_0 for a backend that keeps
-   * them quantized); vectors stay bf16.
+   * The same with the matrices of type {@code matrices} (BF16, or Q8_0, Q4_0 or Q4_K for a backend that
+   * keeps them quantized); vectors stay bf16.
    */
   public static LlamaWeights tensors(ModelConfig c, GgmlType matrices) {
     long largest = 2L * Math.max((long) c.vocabSize() * c.hiddenSize(),

@@ -23,6 +23,7 @@ import dev.selma.engine.llama.Sequence;
 import dev.selma.engine.model.GgmlType;
 import dev.selma.engine.model.LlamaWeights;
 import dev.selma.engine.model.ModelConfig;
+import dev.selma.engine.model.RopeScaling;
 import dev.selma.engine.model.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -329,6 +330,36 @@ class CudaBackendTest {
         }
       }
     }
+  }
+
+  /**
+   * Q4_K matrices stay quantized on the GPU (about 0.56 bytes a weight, not 2) and give the CPU's logits
+   * on the same quantized weights within the bf16 bound: prefill through cuBLAS on dequantized copies
+   * (q4_k_to_bf16), decode through gemv_q4_k_1, the embedding through embed_q4_k. A model whose rows are
+   * whole super-blocks of 256 (hidden 256, FFN 512, vocabulary 300).
+   */
+  @Test
+  void q4kMatricesStayQuantizedOnTheGpuAndMatchTheCpu() {
+    ModelConfig c = new ModelConfig("llama", 300, 256, 512, 2, 4, 2, 64, 1e-5, 10000, RopeScaling.NONE, 4096, false,
+        false, ModelConfig.RopeStyle.HALF);
+    LlamaWeights weights = RandomModel.quantized(RandomModel.weights(c, 5), GgmlType.Q4_K);
+    int[] tokens = Arrays.stream(TOKENS).map(t -> t % c.vocabSize()).toArray();
+    long before = bf16.deviceBytes();
+    Llama gpu = new Llama(c, weights, bf16);
+    long weightBytes = bf16.deviceBytes() - before, matrixWeights = c.numLayers() * (2L * c.qDim() * c.hiddenSize()
+        + 2L * c.kvDim() * c.hiddenSize() + 3L * c.intermediateSize() * c.hiddenSize())
+        + 2L * c.vocabSize() * c.hiddenSize();
+    AttentionConfig dense = AttentionConfig.dense();
+    float[][] expected = prefill(new Llama(c, weights, cpu), dense, tokens, 64);
+    float bound = Math.max(BF16_TOLERANCE, 2 * worst(expected, prefill(new Llama(c, Bf16Twin.of(weights), cpu), dense,
+        tokens, 64)));
+    float prefill = worst(expected, prefill(gpu, dense, tokens, 64));
+    AttentionStats[] stats = new AttentionStats[1];
+    float decode = worst(decode(new Llama(c, weights, cpu), dense, stats), decode(gpu, dense, stats));
+    String line = String.format(java.util.Locale.ROOT, "Q4_K on the GPU: prefill %.2e, decode %.2e (bound %.2e); "
+        + "%d bytes of weights for %d matrix weights", prefill, decode, bound, weightBytes, matrixWeights);
+    System.out.println(line);
+    assertTrue(prefill <= bound && decode <= bound && weightBytes < 0.7 * matrixWeights, line);
   }
 
   /**

@@ -19,11 +19,11 @@ import java.util.SplittableRandom;
  * eight untimed ones. Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
  *
  * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s] [prefill chunk]
- * [specialised|general] [scheme] [auto|fp8] [bf16|q8_0|q4_0]</pre>
+ * [specialised|general] [scheme] [auto|fp8] [bf16|q8_0|q4_0|q4_k]</pre>
  *
  * <p>{@code scheme} is one of {@code selma eval}'s ({@link Scheme}), sized to the architecture's context
  * length as its trained window; dense when absent. Then the KV pages' precision, and the type of the
- * weight matrices (Q8_0, Q4_0: kept quantized on the GPU). With
+ * weight matrices (Q8_0, Q4_0, Q4_K: kept quantized on the GPU). With
  * {@code -Dselma.bench.json=FILE} the results are also appended to FILE as one JSON object a line;
  * {@code -Dselma.bench.graphs=false} launches decode steps kernel by kernel instead of replaying CUDA graphs.
  */
