@@ -1,17 +1,19 @@
 // Merges the splits of a split-key attention launch: each split left its unnormalised output, its
 // running max m and sum l per row; the result is sum(o_s e^(m_s - M)) / sum(l_s e^(m_s - M)) with M
-// the largest m_s. Block (item, row), thread per dimension. A split that saw no visible key has
-// m = -inf and weighs nothing.
+// the largest m_s. Block (item, row). A split that saw no visible key has m = -inf and weighs nothing.
 //
-// Decode splits a few rows' keys over many blocks, so a row has tens of splits: the block first turns
-// every split's (m, l) into its weight e^(m_s - M) in shared memory, together, and each thread then
-// sums its dimension over the splits with independent loads.
+// Decode splits a few rows' keys over many blocks, so a row has tens of splits and the merge is a chain
+// of dependent loads between two kernels of the step: the block first turns every split's (m, l) into
+// its weight e^(m_s - M) in shared memory, together; then each warp sums every COMBINE_WARPS-th split,
+// its lanes over the dimensions, with several splits' loads in flight, and the warps' sums meet in
+// shared memory.
 #include <math_constants.h>
 #include "attention.cuh"
 #include "common.cuh"
 
 #define COMBINE_MAX_SPLITS 1024
-#define COMBINE_THREADS 128
+#define COMBINE_WARPS 8
+#define COMBINE_THREADS (COMBINE_WARPS * 32)
 
 extern "C" __global__ void __launch_bounds__(COMBINE_THREADS) attention_combine(
     float* out, int q_cols, int chunk_start, int kv_heads, int head_dim, int group, const int* items, int splits,
@@ -46,12 +48,33 @@ extern "C" __global__ void __launch_bounds__(COMBINE_THREADS) attention_combine(
   L = 0.f;
   for (int w = 0; w < warps; w++) L += reduce[w];
 
+  float acc[ATT_MAX_DIM / 32];
+#pragma unroll
+  for (int j = 0; j < ATT_MAX_DIM / 32; j++) acc[j] = 0.f;
+#pragma unroll 4
+  for (int s = warp; s < splits; s += COMBINE_WARPS) {
+    const float* po = part_o + (s * stride + row0) * head_dim;
+    float c = weight[s];
+#pragma unroll
+    for (int j = 0; j < ATT_MAX_DIM / 32; j++) {
+      int d = lane + 32 * j;
+      if (d < head_dim) acc[j] += po[d] * c;
+    }
+  }
+  __shared__ float sums[COMBINE_WARPS][ATT_MAX_DIM];
+#pragma unroll
+  for (int j = 0; j < ATT_MAX_DIM / 32; j++) {
+    int d = lane + 32 * j;
+    if (d < head_dim) sums[warp][d] = acc[j];
+  }
+  __syncthreads();
+
   int head = (e % kv_heads) * group + g0 + r % ng;
   float* o = out + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)head * head_dim;
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float acc = 0.f;
-#pragma unroll 8
-    for (int s = 0; s < splits; s++) acc += part_o[(s * stride + row0) * head_dim + d] * weight[s];
-    o[d] = acc / L;
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < COMBINE_WARPS; w++) sum += sums[w][d];
+    o[d] = sum / L;
   }
 }

@@ -33,7 +33,7 @@ final class CudaAttention implements AutoCloseable {
   // Shapes of attention_decode.cu.
   private static final int DECODE_THREADS = 128, DECODE_MIN_CHUNKS = 2, DECODE_UNROLL = 4;
   // Shapes of attention_combine.cu.
-  private static final int COMBINE_THREADS = 128, COMBINE_MAX_SPLITS = 1024;
+  private static final int COMBINE_THREADS = 256, COMBINE_MAX_SPLITS = 1024;
   private static final int TOPK_THREADS = 256;
 
   private final CudaDevice device;

@@ -179,6 +179,30 @@ public final class CudaBackend implements Backend {
       throw new IllegalStateException("the CUDA backend is closed");
     }
     device.makeCurrent();
+    operations++;
+  }
+
+  /**
+   * Where the operation that just ran wrote its fp32 output also rounded to bf16 (in {@link #gemmInput}), so
+   * that the next operation's GEMMs read it without a conversion pass: a prefill's RMSNorm before q/k/v and
+   * gate/up, and its SwiGLU before the down projection. Valid for the operation right after the one that
+   * wrote it only: any operation may write activations or the scratch.
+   */
+  private long bf16CopyAt = -1, bf16CopyOf, bf16CopyElements;
+
+  /** Public operations entered so far; see {@link #bf16CopyAt}. */
+  private long operations;
+
+  /** The address of a bf16 copy of {@code a} that this operation writes beside {@code a}, or 0 (no copy). */
+  private long bf16CopyOf(CudaActivations a) {
+    if (a.rows() <= GEMV_ROWS || options.precision() != CudaOptions.Precision.BF16) {
+      return 0; // decode's GEMVs read fp32; fp32 mode multiplies fp32
+    }
+    gemmInput = grow(gemmInput, 2 * a.elements(), "bf16 GEMM input");
+    bf16CopyAt = operations;
+    bf16CopyOf = a.address();
+    bf16CopyElements = a.elements();
+    return gemmInput.address();
   }
 
   @Override
@@ -351,7 +375,11 @@ public final class CudaBackend implements Backend {
     check(w.type() == GgmlType.F32 && (long) w.rows() * w.cols() == n && o.cols() == n && o.rows() >= in.rows(),
         "rmsNorm shapes");
     if (in.rows() > 0) {
-      device.launch("rms_norm", in.rows(), 1, THREADS, 0, o.address(), in.address(), w.address(), n, eps);
+      // A decode step's few rows: a thread for each float4 of the row (up to 1024), so that one round of
+      // loads reads it; prefill's many rows keep four float4s a thread.
+      int threads = in.rows() <= GEMV_ROWS ? Math.min(1024, 32 * ceilDiv(ceilDiv(n, 4), 32)) : THREADS;
+      device.launch("rms_norm", in.rows(), 1, threads, 0, o.address(), bf16CopyOf((CudaActivations) o.rows(0, in.rows())), in.address(),
+          w.address(), n, eps);
     }
   }
 
@@ -458,6 +486,9 @@ public final class CudaBackend implements Backend {
   /** The activations rounded to bf16 (cuBLAS multiplies like types) in the GEMM input scratch: its address. */
   private long gemmInputOf(CudaActivations in) {
     long n = in.elements();
+    if (bf16CopyAt >= operations - 1 && bf16CopyOf == in.address() && bf16CopyElements == n) {
+      return gemmInput.address(); // the previous operation (or this one) wrote it
+    }
     gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
     launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
     return gemmInput.address();
@@ -526,7 +557,7 @@ public final class CudaBackend implements Backend {
     enter();
     CudaActivations g = (CudaActivations) gate, u = (CudaActivations) up;
     check(g.cols() == u.cols() && u.rows() >= g.rows(), "swiglu shapes");
-    launchFlat("swiglu", g.elements(), g.address(), u.address(), g.elements());
+    launchFlat("swiglu", g.elements(), g.address(), bf16CopyOf(g), u.address(), g.elements());
   }
 
   @Override
