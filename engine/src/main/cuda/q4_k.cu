@@ -5,8 +5,9 @@
 // ones (sub-block 2g + 1). Stored split as Q4_0 is (CudaWeight.scales): the 128 quant bytes of every
 // super-block in the file's order, [rows][cols / 2], then each super-block's first 16 bytes (d, dmin
 // and the 12 packed bytes), [rows][cols / 256][16]. q4_k_unpack splits the file's blocks at load;
-// gemv_q4_k_1 is the decode product (0.5625 bytes a weight where bf16 reads 2); q4_k_to_bf16 dequantizes
-// a matrix for a prefill GEMM (cuBLAS); embed_q4_k gathers token rows.
+// gemv_q4_k_1 is the decode product (0.5625 bytes a weight where bf16 reads 2), gemv3_q4_k and
+// gemv_swiglu_q4_k the fused q/k/v and gate/up ones; q4_k_to_bf16 dequantizes a matrix for a prefill
+// GEMM (cuBLAS); embed_q4_k gathers token rows.
 #include <cuda_fp16.h>
 #include "common.cuh"
 
@@ -14,7 +15,7 @@
 #define Q4K_BLOCK_BYTES 144
 #define Q4K_META 16
 #define Q4K_ROWS 4
-#define Q4K_WARPS 8
+#define Q4K_WARPS 4
 
 extern "C" __global__ void q4_k_unpack(uint8_t* qs, uint8_t* meta, const unsigned char* blocks, long long count) {
   for (long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x; b < count;
@@ -68,23 +69,30 @@ __device__ __forceinline__ void scale_min_k4(uint4 m, int j, float* scale, float
 __device__ __forceinline__ float dot4k(float4 q, float4 a) { return q.x * a.x + q.y * a.y + q.z * a.z + q.w * a.w; }
 __device__ __forceinline__ float sum4k(float4 a) { return a.x + a.y + a.z + a.w; }
 
-// y = W x for one activation row: lane v of the block's warps takes 16 quant bytes (half h = v % 2 of
-// the 64-element group g = v / 2 % 4 of super-block v / 8): elements 64g + 16h.. in the low nibbles
-// (sub-block 2g) and 64g + 32 + 16h.. in the high ones (sub-block 2g + 1), for each of the Q4K_ROWS
-// rows, which share the activation loads and their sums (the mins' terms). The warps' sums meet in
-// shared memory. in % 256 == 0; with `accumulate` the product is added to y. The host launches
-// ceil(out / Q4K_ROWS) blocks of Q4K_WARPS warps.
-extern "C" __global__ void __launch_bounds__(Q4K_WARPS * 32) gemv_q4_k_1(
-    float* y, const uint8_t* qs, const uint8_t* meta, const float* x, int in, int out, int accumulate) {
+// The dot products of Q4K_ROWS weight rows row0.. with one activation row, into sums[w]: lane v of the
+// block's warps takes 16 quant bytes (half h = v % 2 of the 64-element group g = v / 2 % 4 of super-block
+// v / 8): elements 64g + 16h.. in the low nibbles (sub-block 2g) and 64g + 32 + 16h.. in the high ones
+// (sub-block 2g + 1), for each row; the rows share the activation loads and their sums (the mins'
+// terms), and the warps' sums meet in shared memory. Four warps take a 4096-wide row's 128 pieces in one
+// round (eight warps left half of them idle and reached ~0.9 TB/s on an H100). in % 256 == 0.
+__device__ __forceinline__ void q4k_block_dots(const uint8_t* qs, const uint8_t* meta, const float* x, int in, int out,
+                                               int row0, float (&sums)[Q4K_ROWS]) {
   constexpr int W = Q4K_ROWS;
   __shared__ float partial[Q4K_WARPS][W];
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, row0 = blockIdx.x * Q4K_ROWS;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   float acc[W];
 #pragma unroll
   for (int w = 0; w < W; w++) acc[w] = 0.f;
   int pieces = in >> 5, supers = in / QK_K;
+#pragma unroll 1
   for (int v = warp * 32 + lane; v < pieces; v += 32 * Q4K_WARPS) {
     int sb = v >> 3, g = (v >> 1) & 3, h = v & 1;
+    uint4 p[W];
+#pragma unroll
+    for (int w = 0; w < W; w++) {
+      size_t row = min(row0 + w, out - 1);  // past the last row: repeat it, the sums are not written
+      p[w] = __ldcs(reinterpret_cast<const uint4*>(qs + row * (in / 2)) + v);
+    }
     const float4* lo = reinterpret_cast<const float4*>(x + sb * QK_K + 64 * g + 16 * h);
     const float4* hi = lo + 8;  // 32 elements on
     float4 a[4] = {lo[0], lo[1], lo[2], lo[3]}, b[4] = {hi[0], hi[1], hi[2], hi[3]};
@@ -92,24 +100,82 @@ extern "C" __global__ void __launch_bounds__(Q4K_WARPS * 32) gemv_q4_k_1(
     float sum_b = sum4k(b[0]) + sum4k(b[1]) + sum4k(b[2]) + sum4k(b[3]);
 #pragma unroll
     for (int w = 0; w < W; w++) {
-      size_t row = min(row0 + w, out - 1);  // past the last row: repeat it, the sums are not written
-      uint4 p = __ldcs(reinterpret_cast<const uint4*>(qs + row * (in / 2)) + v);
-      uint4 m = *(reinterpret_cast<const uint4*>(meta) + row * supers + sb);
+      uint4 m = *(reinterpret_cast<const uint4*>(meta) + min(row0 + w, out - 1) * (size_t)supers + sb);
       float d = __half2float(__ushort_as_half((unsigned short)(m.x & 0xFFFF)));
       float dmin = __half2float(__ushort_as_half((unsigned short)(m.x >> 16)));
       float sc_a, mn_a, sc_b, mn_b;
       scale_min_k4(m, 2 * g, &sc_a, &mn_a);
       scale_min_k4(m, 2 * g + 1, &sc_b, &mn_b);
-      float dot_a = dot4k(u4x4_to_float(p.x & 0x0F0F0F0Fu), a[0]) + dot4k(u4x4_to_float(p.y & 0x0F0F0F0Fu), a[1]) +
-                    dot4k(u4x4_to_float(p.z & 0x0F0F0F0Fu), a[2]) + dot4k(u4x4_to_float(p.w & 0x0F0F0F0Fu), a[3]);
-      float dot_b = dot4k(u4x4_to_float((p.x >> 4) & 0x0F0F0F0Fu), b[0]) +
-                    dot4k(u4x4_to_float((p.y >> 4) & 0x0F0F0F0Fu), b[1]) +
-                    dot4k(u4x4_to_float((p.z >> 4) & 0x0F0F0F0Fu), b[2]) +
-                    dot4k(u4x4_to_float((p.w >> 4) & 0x0F0F0F0Fu), b[3]);
+      uint4 q = p[w];
+      float dot_a = dot4k(u4x4_to_float(q.x & 0x0F0F0F0Fu), a[0]) + dot4k(u4x4_to_float(q.y & 0x0F0F0F0Fu), a[1]) +
+                    dot4k(u4x4_to_float(q.z & 0x0F0F0F0Fu), a[2]) + dot4k(u4x4_to_float(q.w & 0x0F0F0F0Fu), a[3]);
+      float dot_b = dot4k(u4x4_to_float((q.x >> 4) & 0x0F0F0F0Fu), b[0]) +
+                    dot4k(u4x4_to_float((q.y >> 4) & 0x0F0F0F0Fu), b[1]) +
+                    dot4k(u4x4_to_float((q.z >> 4) & 0x0F0F0F0Fu), b[2]) +
+                    dot4k(u4x4_to_float((q.w >> 4) & 0x0F0F0F0Fu), b[3]);
       acc[w] += d * (sc_a * dot_a + sc_b * dot_b) - dmin * (mn_a * sum_a + mn_b * sum_b);
     }
   }
-  store_row_sums<W, Q4K_WARPS>(acc, partial, y, row0, out, accumulate);
+#pragma unroll
+  for (int w = 0; w < W; w++) {
+    float sum = warp_sum(acc[w]);
+    if (lane == 0) partial[warp][w] = sum;
+  }
+  __syncthreads();
+  if (threadIdx.x < W) {
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < Q4K_WARPS; i++) sum += partial[i][threadIdx.x];
+    sums[threadIdx.x] = sum;
+  }
+  __syncthreads();  // sums are complete, and partial may be used again
+}
+
+__device__ __forceinline__ void q4k_gemv_block(float* y, const uint8_t* qs, const uint8_t* meta, const float* x, int in,
+                                               int out, int row0, bool accumulate) {
+  __shared__ float sums[Q4K_ROWS];
+  q4k_block_dots(qs, meta, x, in, out, row0, sums);
+  if (threadIdx.x < Q4K_ROWS && row0 + threadIdx.x < out) {
+    float* at = y + row0 + threadIdx.x;
+    *at = accumulate ? *at + sums[threadIdx.x] : sums[threadIdx.x];
+  }
+}
+
+// y = W x for one activation row; with `accumulate` the product is added to y. The host launches
+// ceil(out / Q4K_ROWS) blocks of Q4K_WARPS warps.
+extern "C" __global__ void __launch_bounds__(Q4K_WARPS * 32) gemv_q4_k_1(
+    float* y, const uint8_t* qs, const uint8_t* meta, const float* x, int in, int out, int accumulate) {
+  q4k_gemv_block(y, qs, meta, x, in, out, blockIdx.x * Q4K_ROWS, accumulate != 0);
+}
+
+// One token's q, k and v in one launch (as gemv3_bf16): blocks [0, b0) take W0's rows, the next b1
+// W1's, then W2's, b_i = ceil(out_i / Q4K_ROWS).
+extern "C" __global__ void __launch_bounds__(Q4K_WARPS * 32) gemv3_q4_k(
+    float* y0, float* y1, float* y2, const uint8_t* q0, const uint8_t* q1, const uint8_t* q2, const uint8_t* m0,
+    const uint8_t* m1, const uint8_t* m2, const float* x, int in, int out0, int out1, int out2) {
+  int b = blockIdx.x, b0 = (out0 + Q4K_ROWS - 1) / Q4K_ROWS, b1 = (out1 + Q4K_ROWS - 1) / Q4K_ROWS;
+  if (b < b0) {
+    q4k_gemv_block(y0, q0, m0, x, in, out0, b * Q4K_ROWS, false);
+  } else if ((b -= b0) < b1) {
+    q4k_gemv_block(y1, q1, m1, x, in, out1, b * Q4K_ROWS, false);
+  } else {
+    q4k_gemv_block(y2, q2, m2, x, in, out2, (b - b1) * Q4K_ROWS, false);
+  }
+}
+
+// One token's SwiGLU MLP first half (as gemv_swiglu_bf16): y = silu(Wg x) * (Wu x), a block taking
+// Q4K_ROWS rows of each weight.
+extern "C" __global__ void __launch_bounds__(Q4K_WARPS * 32) gemv_swiglu_q4_k(
+    float* y, const uint8_t* qg, const uint8_t* mg, const uint8_t* qu, const uint8_t* mu, const float* x, int in,
+    int out) {
+  __shared__ float g[Q4K_ROWS], u[Q4K_ROWS];
+  int row0 = blockIdx.x * Q4K_ROWS;
+  q4k_block_dots(qg, mg, x, in, out, row0, g);
+  q4k_block_dots(qu, mu, x, in, out, row0, u);
+  if (threadIdx.x < Q4K_ROWS && row0 + threadIdx.x < out) {
+    float a = g[threadIdx.x];
+    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x];
+  }
 }
 
 // Element i of a Q4_K matrix (row-major, rows of whole super-blocks).

@@ -40,8 +40,10 @@ public final class CudaBackend implements Backend {
   private static final int GEMV_ROWS = 4;
   /** Weight rows and threads of one block of gemv_q8_0_R (Q8_ROWS and Q8_WARPS in q8_0.cu). */
   private static final int Q8_ROWS = 4, Q8_THREADS = 8 * 32;
-  /** The same of gemv_q4_0_1 and gemv_q4_k_1 (Q4_ROWS and Q4_WARPS in q4_0.cu, Q4K_ROWS and Q4K_WARPS in q4_k.cu). */
+  /** The same of gemv_q4_0_1 (Q4_ROWS and Q4_WARPS in q4_0.cu). */
   private static final int Q4_ROWS = 4, Q4_THREADS = 8 * 32;
+  /** The same of q4_k.cu's GEMVs (Q4K_ROWS and Q4K_WARPS there). */
+  private static final int Q4K_ROWS = 4, Q4K_THREADS = 4 * 32;
 
   private final CudaOptions options;
   private final CudaDevice device;
@@ -408,17 +410,19 @@ public final class CudaBackend implements Backend {
     CudaWeight[] ws = {(CudaWeight) wq, (CudaWeight) wk, (CudaWeight) wv};
     int tokens = in.rows();
     boolean oneLaunch = tokens >= 1 && tokens <= GEMV_ROWS && in.cols() % 8 == 0;
-    boolean q8 = tokens == 1;
+    boolean q8 = tokens == 1, q4k = tokens == 1;
     for (int i = 0; i < 3; i++) {
       checkProduct(outs[i], in, ws[i]);
       oneLaunch &= ws[i].type() == GgmlType.BF16;
       q8 &= ws[i].type() == GgmlType.Q8_0;
+      q4k &= ws[i].type() == GgmlType.Q4_K;
     }
-    if (q8) {
-      int blocks = ceilDiv(ws[0].rows(), Q8_ROWS) + ceilDiv(ws[1].rows(), Q8_ROWS) + ceilDiv(ws[2].rows(), Q8_ROWS);
-      device.launch("gemv3_q8_0", blocks, 1, Q8_THREADS, 0, outs[0].address(), outs[1].address(), outs[2].address(),
-          ws[0].address(), ws[1].address(), ws[2].address(), ws[0].scales(), ws[1].scales(), ws[2].scales(),
-          in.address(), in.cols(), ws[0].rows(), ws[1].rows(), ws[2].rows());
+    if (q8 || q4k) {
+      int rows = q8 ? Q8_ROWS : Q4K_ROWS;
+      int blocks = ceilDiv(ws[0].rows(), rows) + ceilDiv(ws[1].rows(), rows) + ceilDiv(ws[2].rows(), rows);
+      device.launch(q8 ? "gemv3_q8_0" : "gemv3_q4_k", blocks, 1, q8 ? Q8_THREADS : Q4K_THREADS, 0, outs[0].address(),
+          outs[1].address(), outs[2].address(), ws[0].address(), ws[1].address(), ws[2].address(), ws[0].scales(),
+          ws[1].scales(), ws[2].scales(), in.address(), in.cols(), ws[0].rows(), ws[1].rows(), ws[2].rows());
       return;
     }
     if (!oneLaunch) {
@@ -466,8 +470,9 @@ public final class CudaBackend implements Backend {
           w.scales(), in.address(), w.cols(), w.rows(), add);
     } else if ((w.type() == GgmlType.Q4_0 || w.type() == GgmlType.Q4_K) && tokens == 1) {
       // Decode: q4_0.cu and q4_k.cu read about a quarter of bf16's bytes.
-      device.launch("gemv_" + CudaWeight.stem(w.type()) + "_1", ceilDiv(w.rows(), Q4_ROWS), 1, Q4_THREADS, 0,
-          o.address(), w.address(), w.scales(), in.address(), w.cols(), w.rows(), add);
+      boolean k = w.type() == GgmlType.Q4_K;
+      device.launch("gemv_" + CudaWeight.stem(w.type()) + "_1", ceilDiv(w.rows(), k ? Q4K_ROWS : Q4_ROWS), 1,
+          k ? Q4K_THREADS : Q4_THREADS, 0, o.address(), w.address(), w.scales(), in.address(), w.cols(), w.rows(), add);
     } else if (CudaWeight.keptQuantized(w.type())) {
       // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
       long n = (long) w.rows() * w.cols();
@@ -507,11 +512,13 @@ public final class CudaBackend implements Backend {
     CudaActivations g = (CudaActivations) gate, in = (CudaActivations) x;
     CudaWeight wg = (CudaWeight) wGate, wu = (CudaWeight) wUp;
     int tokens = in.rows();
-    if (tokens == 1 && wg.type() == GgmlType.Q8_0 && wu.type() == GgmlType.Q8_0 && wg.rows() == wu.rows()
-        && wg.cols() == wu.cols()) {
+    boolean q8 = wg.type() == GgmlType.Q8_0 && wu.type() == GgmlType.Q8_0;
+    boolean q4k = wg.type() == GgmlType.Q4_K && wu.type() == GgmlType.Q4_K;
+    if (tokens == 1 && (q8 || q4k) && wg.rows() == wu.rows() && wg.cols() == wu.cols()) {
       check(in.cols() == wg.cols() && g.cols() == wg.rows() && g.rows() >= 1, "matmulSwiglu shapes");
-      device.launch("gemv_swiglu_q8_0", ceilDiv(wg.rows(), Q8_ROWS), 1, Q8_THREADS, 0, g.address(), wg.address(),
-          wg.scales(), wu.address(), wu.scales(), in.address(), wg.cols(), wg.rows());
+      device.launch(q8 ? "gemv_swiglu_q8_0" : "gemv_swiglu_q4_k", ceilDiv(wg.rows(), q8 ? Q8_ROWS : Q4K_ROWS), 1,
+          q8 ? Q8_THREADS : Q4K_THREADS, 0, g.address(), wg.address(), wg.scales(), wu.address(), wu.scales(),
+          in.address(), wg.cols(), wg.rows());
       return;
     }
     if (viaGemm(wg, tokens) && viaGemm(wu, tokens)) {
