@@ -20,9 +20,12 @@ final class Staging implements AutoCloseable {
   private static final int ALIGN = 256;
   /**
    * Threads that copy an upload into the pinned ring: one core copies from the page cache at ~9 GB/s,
-   * a fraction of what the copy engine takes from pinned memory.
+   * a fraction of what the copy engine takes from pinned memory. Eight loaded a 16 GB file at 21-22 GB/s on
+   * the H100 machine, four at 17-19, twelve at 21-23 (docs/benchmarks.md); {@code -Dselma.cuda.copyThreads=N}
+   * overrides the default.
    */
-  private static final int COPY_THREADS = Math.min(4, Runtime.getRuntime().availableProcessors());
+  private static final int COPY_THREADS = Math.max(1, Integer.getInteger("selma.cuda.copyThreads",
+      Math.min(8, Runtime.getRuntime().availableProcessors())));
   /** Pieces smaller than this are copied by the calling thread alone. */
   private static final long PARALLEL_BYTES = 8L << 20;
 
