@@ -9,8 +9,10 @@
 // any, its lanes reading each key's dimensions together (coalesced), rotating their pairs to the key's
 // plan position and summing the products with each query head by a warp reduction; the warp then moves
 // the heads' online softmax once for the run and adds the keys' values, read the same way. The block's
-// warps take every DEC_WARPS-th run and merge their softmax states at the end. Index arithmetic is
-// 32-bit: a plan entry has fewer than 2^31 keys. Plans whose block size is not a multiple of
+// warps take every DEC_WARPS-th run and merge their softmax states at the end. Scores are in log2 units
+// (the queries carry log2(e)), so each exponential is one ex2 instruction; partial maxima are written in
+// natural units, as attention.cu's, for attention_combine. Index arithmetic is 32-bit: a plan entry has
+// fewer than 2^31 keys, and positions are below 2^31. Plans whose block size is not a multiple of
 // DEC_UNROLL run on attention.cu.
 #include <math_constants.h>
 #include "attention.cuh"
@@ -43,6 +45,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
     dim[2 * p + 1] = rope_second(rope, half, lane + 32 * p);
   }
   float qr[G][DPL];
+  const float scale_log2 = scale * 1.4426950408889634f;  // log2(e) / sqrt(d)
   long long qpos = map.neighbour((long long)token + query_shift[e]);
 #pragma unroll
   for (int p = 0; p < PAIRS; p++) {
@@ -56,8 +59,8 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
         x0 = qh[dim[2 * p]];
         x1 = qh[dim[2 * p + 1]];
       }
-      qr[h][2 * p] = (x0 * c - x1 * s) * scale;
-      qr[h][2 * p + 1] = (x1 * c + x0 * s) * scale;
+      qr[h][2 * p] = (x0 * c - x1 * s) * scale_log2;
+      qr[h][2 * p + 1] = (x1 * c + x0 * s) * scale_log2;
     }
   }
 
@@ -95,7 +98,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
         for (int j = 0; j < DPL; j++) v[u][j] = 0.f;  // weighs 0, and 0 * garbage may be NaN
         continue;
       }
-      long long kpos = map.neighbour(logical0 + u);
+      unsigned kpos = (unsigned)map.neighbour(logical0 + u);
       KvRow<T> kr = keys(u), vr = values(u);
 #pragma unroll
       for (int p = 0; p < PAIRS; p++) {
@@ -122,13 +125,13 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
           mx = fmaxf(mx, x[u]);
         }
         float m_new = fmaxf(m[h], mx);
-        float correction = expf(m[h] - m_new);  // m[h] = -inf at first: 0
+        float correction = exp2_approx(m[h] - m_new);  // m[h] = -inf at first: 0
         l[h] *= correction;
 #pragma unroll
         for (int j = 0; j < DPL; j++) acc[h][j] *= correction;
 #pragma unroll
         for (int u = 0; u < DEC_UNROLL; u++) {
-          float pk = expf(x[u] - m_new);  // an unseen key: exp(-inf) = 0
+          float pk = exp2_approx(x[u] - m_new);  // an unseen key: 2^-inf = 0
           l[h] += pk;
 #pragma unroll
           for (int j = 0; j < DPL; j++) acc[h][j] += pk * v[u][j];
@@ -159,7 +162,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
     for (int j = 0; j < DPL; j++) o[j] = 0.f;
     for (int w = 0; w < DEC_WARPS; w++) {
       if (wm[w][h] == -CUDART_INF_F) continue;
-      float c = expf(wm[w][h] - M);
+      float c = exp2_approx(wm[w][h] - M);
       L += wl[w][h] * c;
 #pragma unroll
       for (int j = 0; j < DPL; j++) o[j] += wo[w][h][j * 32 + lane] * c;
@@ -173,7 +176,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
 #pragma unroll
       for (int j = 0; j < DPL; j++) part_o[prow * head_dim + dim[j]] = o[j];
       if (lane == 0) {
-        part_ml[2 * prow] = M;
+        part_ml[2 * prow] = M * 0.6931471805599453f;  // ln 2: natural units
         part_ml[2 * prow + 1] = L;
       }
     }

@@ -50,6 +50,13 @@ __device__ __forceinline__ void store_row_sums(const float (&acc)[W], float (&pa
   }
 }
 
+// 2^x in one instruction (MUFU.EX2); 2^-inf = 0, and results below 2^-126 flush to 0.
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ float warp_max(float v) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;

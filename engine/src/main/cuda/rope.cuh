@@ -24,6 +24,15 @@ __device__ __forceinline__ void rope_cos_sin(const RopeTables& t, int half, int 
   *s = (ls * hc + lc * hs) * t.factor;
 }
 
+// The same for a position below 2^31 (a decode key's): 32-bit index arithmetic, a shift and a mask.
+__device__ __forceinline__ void rope_cos_sin(const RopeTables& t, int half, int i, unsigned pos, float* c, float* s) {
+  unsigned lo = pos % ROPE_SPLIT, hi = pos / ROPE_SPLIT;
+  float lc = t.lo_cos[lo * half + i], ls = t.lo_sin[lo * half + i];
+  float hc = t.hi_cos[hi * half + i], hs = t.hi_sin[hi * half + i];
+  *c = (lc * hc - ls * hs) * t.factor;
+  *s = (ls * hc + lc * hs) * t.factor;
+}
+
 // The dimensions that pair i rotates together.
 __device__ __forceinline__ int rope_first(const RopeTables& t, int half, int i) { return t.interleaved ? 2 * i : i; }
 __device__ __forceinline__ int rope_second(const RopeTables& t, int half, int i) {
