@@ -22,10 +22,10 @@ for stage in "$@"; do
         dev.selma.engine.backend.cuda.CudaBackendTest#decodeStepsReplayedFromCudaGraphsEqualStepsLaunchedOneByOne \
         --details=tree 2>&1 | grep -v "^WARNING\|^\s*at " > $out/tests-graphs.txt
       grep -E "tests (successful|failed)|✘" $out/tests-graphs.txt | tee -a $out/log.txt ;;
-    decode) # Llama-3-8B shapes (bf16, Q8_0, Q4_0; 4K dense, 128K select-and-merge bound and query) and
+    decode) # Llama-3-8B shapes (bf16, Q8_0, Q4_0, Q4_K; 4K dense, 128K select-and-merge bound and query) and
       # Llama-3.2-1B, dummy weights
       for a in "llama-3-8b 4096 64 0 4096" "llama-3-8b 4096 64 0 512 specialised dense auto q8_0" \
-          "llama-3-8b 4096 64 0 512 specialised dense auto q4_0" \
+          "llama-3-8b 4096 64 0 512 specialised dense auto q4_0" "llama-3-8b 4096 64 0 512 specialised dense auto q4_k" \
           "llama-3-8b 131072 16 0 4096 specialised select-merge-bound-reindexed" \
           "llama-3-8b 131072 16 0 4096 specialised select-merge-query-reindexed" "llama-3.2-1b 4096 64 0 4096"; do
         timeout 150 $R $J dev.selma.engine.backend.cuda.CudaDecodeBenchmark $a 2>&1 | grep -E "decode at|prefill [0-9]" \
