@@ -13,8 +13,9 @@ import jcuda.Pointer;
  * tenth of the speed and are not asynchronous).
  *
  * <p>Two rings: a pinned host ring that every upload passes through, and a device ring for small
- * per-call arrays (token ids, attention plans) that kernels read. A ring is reused from its start
- * after a stream synchronisation, so nothing queued can still be reading what is overwritten.
+ * per-call arrays (token ids, attention plans) that kernels read. The device ring is reused from its
+ * start after a stream synchronisation; the pinned ring once the copies that read a range are done
+ * (events), so that nothing queued can still be reading what is overwritten.
  */
 final class Staging implements AutoCloseable {
   private static final int ALIGN = 256;
@@ -28,12 +29,27 @@ final class Staging implements AutoCloseable {
       Math.min(8, Runtime.getRuntime().availableProcessors())));
   /** Pieces smaller than this are copied by the calling thread alone. */
   private static final long PARALLEL_BYTES = 8L << 20;
+  /** Copies from the pinned ring below this size share one entry of {@link #queued} with their neighbours. */
+  private static final long SMALL_COPY = 1L << 20;
 
   private final CudaDevice device;
   private final DeviceMemory memory;
   private Pointer host;
   private MemorySegment hostSegment;
   private long hostCursor;
+  /** How many times the pinned ring has wrapped: the lap that {@link #hostCursor} is in. */
+  private long lap;
+  /**
+   * Copies queued from the pinned ring, oldest first: the range each reads, its lap, and an event the
+   * stream passes after it (null for a copy inside a recorded step, which its graph's replay makes).
+   * A range of the ring is written again once the copies of earlier laps that read it are done, not
+   * when the whole stream is: a weight upload copies its next piece into the ring while the last one
+   * crosses the bus.
+   */
+  private final java.util.ArrayDeque<RingCopy> queued = new java.util.ArrayDeque<>();
+  private final java.util.ArrayDeque<jcuda.driver.CUevent> spareEvents = new java.util.ArrayDeque<>();
+
+  private record RingCopy(long start, long end, long lap, jcuda.driver.CUevent done) {}
   private DeviceBuffer ring;
   private long ringCursor;
   private final java.util.concurrent.ExecutorService copiers = COPY_THREADS < 2 ? null
@@ -67,10 +83,15 @@ final class Staging implements AutoCloseable {
    * so that uploads of up to that many bytes from here on do not wait (a recorded decode step may not).
    */
   void reserve(long bytes) {
-    if (hostCursor + bytes > hostSegment.byteSize() || ringCursor + bytes > ring.bytes()) {
-      device.synchronize();
+    boolean wrap = hostCursor + bytes > hostSegment.byteSize() || ringCursor + bytes > ring.bytes();
+    if (wrap || !queued.isEmpty()) {
+      device.synchronize(); // every queued copy is done: none can make the step wait
+      forgetQueued();
+    }
+    if (wrap) {
       hostCursor = 0;
       ringCursor = 0;
+      lap++;
     }
   }
 
@@ -80,12 +101,86 @@ final class Staging implements AutoCloseable {
       throw new IllegalArgumentException(bytes + " bytes exceed the " + hostSegment.byteSize() + "-byte staging ring");
     }
     if (hostCursor + bytes > hostSegment.byteSize()) {
-      device.synchronize();
       hostCursor = 0;
+      lap++;
     }
     long at = hostCursor;
+    awaitCopiesReading(at + bytes);
     hostCursor = (hostCursor + bytes + ALIGN - 1) & -ALIGN;
     return at;
+  }
+
+  /**
+   * Waits until the copies of earlier laps that read the ring below {@code end} are done: for the newest
+   * such copy's event (the stream runs in order), or for the stream when a recorded step's copy is
+   * among them. Copies of this lap lie below the cursor, so nothing here waits inside a recorded step,
+   * for which {@link #reserve} drained the stream.
+   */
+  private void awaitCopiesReading(long end) {
+    int newest = -1, i = 0;
+    boolean recorded = false;
+    for (RingCopy c : queued) {
+      if (c.lap() == lap) {
+        break;
+      }
+      if (c.start() < end) {
+        newest = i;
+      }
+      i++;
+    }
+    if (newest < 0) {
+      return;
+    }
+    java.util.Iterator<RingCopy> it = queued.iterator();
+    for (int j = 0; j < newest; j++) {
+      recorded |= it.next().done() == null;
+    }
+    RingCopy last = it.next();
+    if (recorded || last.done() == null) {
+      device.synchronize();
+      forgetQueued();
+      return;
+    }
+    device.await(last.done());
+    for (int j = 0; j <= newest; j++) {
+      RingCopy c = queued.pollFirst();
+      if (c.done() != null) {
+        spareEvents.push(c.done());
+      }
+    }
+  }
+
+  /** Forgets the queued copies, which are done (the stream was drained). */
+  private void forgetQueued() {
+    for (RingCopy c : queued) {
+      if (c.done() != null) {
+        spareEvents.push(c.done());
+      }
+    }
+    queued.clear();
+  }
+
+  /**
+   * Notes a copy just queued from the ring's {@code [at, at + bytes)}, with an event unless in a recorded
+   * step. Small copies after a small one share its entry, its event recorded again after them, so that a
+   * lap holds a bounded number of entries however many plans a prefill uploads.
+   */
+  private void queuedCopy(long at, long bytes) {
+    if (device.recording()) {
+      queued.addLast(new RingCopy(at, at + bytes, lap, null));
+      return;
+    }
+    RingCopy last = queued.peekLast();
+    if (bytes < SMALL_COPY && last != null && last.lap() == lap && last.done() != null
+        && last.end() - last.start() < SMALL_COPY) {
+      device.record(last.done());
+      queued.pollLast();
+      queued.addLast(new RingCopy(last.start(), at + bytes, lap, last.done()));
+      return;
+    }
+    jcuda.driver.CUevent done = spareEvents.isEmpty() ? device.newEvent() : spareEvents.pop();
+    device.record(done);
+    queued.addLast(new RingCopy(at, at + bytes, lap, done));
   }
 
   /** Queues a copy of {@code src} to {@code dst + offset}, in pieces of half the ring when larger. */
@@ -96,6 +191,7 @@ final class Staging implements AutoCloseable {
       long at = reserveHost(bytes);
       copyIn(src, done, at, bytes);
       device.copyToDevice(dst, offset + done, host.withByteOffset(at), bytes);
+      queuedCopy(at, bytes);
     }
   }
 
@@ -213,6 +309,10 @@ final class Staging implements AutoCloseable {
       copiers.shutdown();
     }
     device.synchronize();
+    forgetQueued();
+    for (jcuda.driver.CUevent e : spareEvents) {
+      device.destroy(e);
+    }
     cuMemFreeHost(host);
   }
 }

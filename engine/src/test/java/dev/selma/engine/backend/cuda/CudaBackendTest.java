@@ -26,6 +26,7 @@ import dev.selma.engine.model.ModelConfig;
 import dev.selma.engine.model.RopeScaling;
 import dev.selma.engine.model.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -241,6 +242,35 @@ class CudaBackendTest {
     bf16.read(x, 0, back);
     assertArrayEquals(values, back);
     bf16.free(x);
+  }
+
+  /**
+   * Uploads several times larger than the pinned ring, interleaved with small ones, arrive intact: the
+   * ring's ranges are written again only once the copies of earlier laps that read them are done.
+   */
+  @Test
+  void uploadsLappingThePinnedRingArriveIntact() {
+    SplittableRandom r = new SplittableRandom(9);
+    List<float[]> sent = new ArrayList<>();
+    List<Weight> rows = new ArrayList<>();
+    for (int t = 0; t < 24; t++) {
+      int n = t % 2 == 0 ? 6_000_011 + t : 257 + t; // 24 MB pieces (4.5 laps of the 64 MB ring) and small ones
+      float[] values = new float[n];
+      for (int i = 0; i < n; i++) {
+        values[i] = (float) r.nextGaussian();
+      }
+      sent.add(values);
+      rows.add(bf16.load(new Tensor("lap" + t, GgmlType.F32, new long[] {1, n}, MemorySegment.ofArray(values))));
+    }
+    for (int t = 0; t < sent.size(); t++) {
+      float[] values = sent.get(t);
+      Activations x = bf16.allocate(1, values.length);
+      bf16.embed(x, rows.get(t), new int[] {0});
+      float[] back = new float[values.length];
+      bf16.read(x, 0, back);
+      assertArrayEquals(values, back, "tensor " + t);
+      bf16.free(x);
+    }
   }
 
   @Test
