@@ -195,16 +195,26 @@ public final class CudaBackend implements Backend {
   /** Public operations entered so far; see {@link #bf16CopyAt}. */
   private long operations;
 
-  /** The address of a bf16 copy of {@code a} that this operation writes beside {@code a}, or 0 (no copy). */
+  /**
+   * Where this operation may write a bf16 copy of {@code a} beside {@code a}, or 0 (no copy): decode's
+   * GEMVs read fp32, and fp32 mode multiplies fp32. {@link #wroteBf16Copy} once the kernel is queued.
+   */
   private long bf16CopyOf(CudaActivations a) {
     if (a.rows() <= GEMV_ROWS || options.precision() != CudaOptions.Precision.BF16) {
-      return 0; // decode's GEMVs read fp32; fp32 mode multiplies fp32
+      return 0;
     }
+    bf16CopyAt = -1; // the scratch is about to change
     gemmInput = grow(gemmInput, 2 * a.elements(), "bf16 GEMM input");
-    bf16CopyAt = operations;
-    bf16CopyOf = a.address();
-    bf16CopyElements = a.elements();
     return gemmInput.address();
+  }
+
+  /** Notes that this operation's kernel writes {@code a} rounded to bf16 at {@code copy} (0: it does not). */
+  private void wroteBf16Copy(CudaActivations a, long copy) {
+    if (copy != 0) {
+      bf16CopyAt = operations;
+      bf16CopyOf = a.address();
+      bf16CopyElements = a.elements();
+    }
   }
 
   @Override
@@ -380,8 +390,10 @@ public final class CudaBackend implements Backend {
       // A decode step's few rows: a thread for each float4 of the row (up to 1024), so that one round of
       // loads reads it; prefill's many rows keep four float4s a thread.
       int threads = in.rows() <= GEMV_ROWS ? Math.min(1024, 32 * ceilDiv(ceilDiv(n, 4), 32)) : THREADS;
-      device.launch("rms_norm", in.rows(), 1, threads, 0, o.address(), bf16CopyOf((CudaActivations) o.rows(0, in.rows())), in.address(),
-          w.address(), n, eps);
+      CudaActivations normed = (CudaActivations) o.rows(0, in.rows());
+      long copy = bf16CopyOf(normed);
+      device.launch("rms_norm", in.rows(), 1, threads, 0, o.address(), copy, in.address(), w.address(), n, eps);
+      wroteBf16Copy(normed, copy);
     }
   }
 
@@ -494,6 +506,7 @@ public final class CudaBackend implements Backend {
     if (bf16CopyAt >= operations - 1 && bf16CopyOf == in.address() && bf16CopyElements == n) {
       return gemmInput.address(); // the previous operation (or this one) wrote it
     }
+    bf16CopyAt = -1; // the scratch now holds another input
     gemmInput = grow(gemmInput, 2 * n, "bf16 GEMM input");
     launchFlat("f32_to_bf16", n, gemmInput.address(), in.address(), n);
     return gemmInput.address();
@@ -564,7 +577,9 @@ public final class CudaBackend implements Backend {
     enter();
     CudaActivations g = (CudaActivations) gate, u = (CudaActivations) up;
     check(g.cols() == u.cols() && u.rows() >= g.rows(), "swiglu shapes");
-    launchFlat("swiglu", g.elements(), g.address(), bf16CopyOf(g), u.address(), g.elements());
+    long copy = bf16CopyOf(g);
+    launchFlat("swiglu", g.elements(), g.address(), copy, u.address(), g.elements());
+    wroteBf16Copy(g, copy);
   }
 
   @Override

@@ -170,17 +170,22 @@ final class Staging implements AutoCloseable {
       queued.addLast(new RingCopy(at, at + bytes, lap, null));
       return;
     }
-    RingCopy last = queued.peekLast();
-    if (bytes < SMALL_COPY && last != null && last.lap() == lap && last.done() != null
-        && last.end() - last.start() < SMALL_COPY) {
-      device.record(last.done());
-      queued.pollLast();
-      queued.addLast(new RingCopy(last.start(), at + bytes, lap, last.done()));
-      return;
+    try {
+      RingCopy last = queued.peekLast();
+      if (bytes < SMALL_COPY && last != null && last.lap() == lap && last.done() != null
+          && last.end() - last.start() < SMALL_COPY) {
+        device.record(last.done());
+        queued.pollLast();
+        queued.addLast(new RingCopy(last.start(), at + bytes, lap, last.done()));
+        return;
+      }
+      jcuda.driver.CUevent done = spareEvents.isEmpty() ? device.newEvent() : spareEvents.pop();
+      device.record(done);
+      queued.addLast(new RingCopy(at, at + bytes, lap, done));
+    } catch (RuntimeException e) { // the copy is queued all the same: its range waits for the stream
+      queued.addLast(new RingCopy(at, at + bytes, lap, null));
+      throw e;
     }
-    jcuda.driver.CUevent done = spareEvents.isEmpty() ? device.newEvent() : spareEvents.pop();
-    device.record(done);
-    queued.addLast(new RingCopy(at, at + bytes, lap, done));
   }
 
   /** Queues a copy of {@code src} to {@code dst + offset}, in pieces of half the ring when larger. */
