@@ -122,11 +122,12 @@ extern "C" __global__ void gemv3_bf16(float* y0, float* y1, float* y2, const __n
                                       const __nv_bfloat16* w1, const __nv_bfloat16* w2, const float* x, int in,
                                       int out0, int out1, int out2, int rows) {
   int row = (int)((blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
-  if (row < out0) {
-    gemv_rows(y0, w0, x, in, out0, row, lane, rows, false);
-  } else if ((row -= out0) < out1) {
-    gemv_rows(y1, w1, x, in, out1, row, lane, rows, false);
-  } else if ((row -= out1) < out2) {
-    gemv_rows(y2, w2, x, in, out2, row, lane, rows, false);
+  float* y = y0;
+  const __nv_bfloat16* w = w0;
+  int out = out0;
+  if (row >= out0) {  // one call site for the three matrices: one copy of the product's code
+    row -= out0, y = y1, w = w1, out = out1;
+    if (row >= out1) row -= out1, y = y2, w = w2, out = out2;
   }
+  if (row < out) gemv_rows(y, w, x, in, out, row, lane, rows, false);
 }
