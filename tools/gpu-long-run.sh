@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Selma on the GPU machine (run from the checkout root, with .gpu-long built as docs/benchmarks.md says):
-# stages given as arguments, e.g. `bash tools/gpu-long-run.sh tests decode` after a kernel change.
+# stages given as arguments, e.g. `bash tools/gpu-long-run.sh tests decode` after a kernel change;
+# `tests decode prefill 1m` on an H200 is the job behind docs/benchmarks.md's H200 tables.
 set -o pipefail
 out=${OUT:-/tmp}
 J="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp .gpu-long/lib/*:.gpu-long/lib/test-classes"
@@ -31,6 +32,14 @@ for stage in "$@"; do
         timeout 150 $R $J dev.selma.engine.backend.cuda.CudaDecodeBenchmark $a 2>&1 | grep -E "decode at|prefill [0-9]" \
           | sed "s/^/$a: /" | tee -a $out/log.txt
       done ;;
+    prefill) # Llama-3-8B prefill, dense and select-and-merge, then the PyTorch peer in the same job
+      for a in "8192 16 0 4096" "32768 16 0 4096" "32768 16 0 4096 specialised select-merge-bound-reindexed" \
+          "131072 16 0 4096 specialised select-merge-bound-reindexed" "131072 8 0 4096"; do
+        timeout 200 $R $J -Dselma.bench.json=$out/selma.jsonl dev.selma.engine.backend.cuda.CudaDecodeBenchmark \
+          llama-3-8b $a 2>&1 | grep -E "decode at|prefill [0-9]" | sed "s/^/$a: /" | tee -a $out/log.txt
+      done
+      timeout 400 python3 tools/torch_llama_bench.py --arch llama-3-8b --prefill 8192,32768,131072 \
+        --decode-context 4096 --out $out/torch.json 2>&1 | grep -v Warning | tail -6 | tee -a $out/log.txt ;;
     1m) # one million tokens, fp8 pages: needs an H200
       timeout 300 $R $J -Dselma.bench.json=$out/1m.jsonl dev.selma.engine.backend.cuda.CudaDecodeBenchmark llama-3-8b \
         1048576 16 0 4096 specialised select-merge-bound-reindexed fp8 2>&1 | grep -E "decode at|prefill [0-9]|peak" \
