@@ -57,6 +57,8 @@ public final class Engine implements AutoCloseable {
   /** Null when off. */
   private final PrefixCache prefixCache;
   private final int contextLength;
+  /** Prompt tokens a forward step takes: the options' or the backend's default. */
+  private final int prefillChunk;
   private final int[] eosIds;
   private final String name;
   /** The model's chat template, or null (then {@link #templateProblem} says why). */
@@ -74,6 +76,8 @@ public final class Engine implements AutoCloseable {
     this.prefixCache = prefixCache;
     this.profile = profile;
     this.contextLength = options.contextLength() > 0 ? options.contextLength() : files.config().maxPositionEmbeddings();
+    this.prefillChunk = options.prefillChunk() > 0 ? options.prefillChunk()
+        : backend instanceof CudaBackend ? EngineOptions.GPU_PREFILL_CHUNK : EngineOptions.CPU_PREFILL_CHUNK;
     this.eosIds = eosIds;
     this.name = name;
     ChatTemplate template = null;
@@ -238,6 +242,11 @@ public final class Engine implements AutoCloseable {
     return contextLength;
   }
 
+  /** Prompt tokens a forward step takes: the options' chunk, or the backend's default. */
+  public int prefillChunk() {
+    return prefillChunk;
+  }
+
   /** The ids that end a generation by default. */
   public int[] eosIds() {
     return eosIds.clone();
@@ -307,7 +316,7 @@ public final class Engine implements AutoCloseable {
    * longest cached prefix of the prompt.
    */
   public GenerationResult generate(GenerationRequest request) {
-    try (Sequence seq = model.newSequence(contextLength, options.prefillChunk())) {
+    try (Sequence seq = model.newSequence(contextLength, prefillChunk)) {
       if (prefixCache != null) {
         seq.prefixCache(prefixCache);
       }

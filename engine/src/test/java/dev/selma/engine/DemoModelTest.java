@@ -2,6 +2,7 @@ package dev.selma.engine;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -54,6 +55,17 @@ class DemoModelTest {
       out[i] = list.get(i).asInt();
     }
     return out;
+  }
+
+  /** Options without a chunk take the backend's (512 tokens a forward step on the CPU); a negative one is refused. */
+  @Test
+  void promptsArePrefilledInTheBackendsDefaultChunkUnlessConfigured() {
+    assertEquals(0, EngineOptions.of(MODEL).prefillChunk());
+    assertEquals(engine.backendName().startsWith("cuda") ? EngineOptions.GPU_PREFILL_CHUNK
+        : EngineOptions.CPU_PREFILL_CHUNK, engine.prefillChunk(), engine.backendName());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> EngineOptions.of(MODEL).withPrefillChunk(-1));
+    assertTrue(e.getMessage().contains("prefill chunk must be >= 0"), e.getMessage());
   }
 
   @Test

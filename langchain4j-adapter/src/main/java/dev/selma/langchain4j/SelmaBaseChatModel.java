@@ -427,7 +427,7 @@ public abstract class SelmaBaseChatModel implements AutoCloseable {
       return self();
     }
 
-    /** Prompt tokens per forward step (default 512); bounds activation memory. */
+    /** Prompt tokens per forward step (default: 4096 on a GPU, 512 on the CPU); bounds activation memory. */
     public B prefillChunk(Integer prefillChunk) {
       this.prefillChunk = prefillChunk;
       return self();

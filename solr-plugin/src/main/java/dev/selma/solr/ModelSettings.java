@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
  * @param backend auto, cpu or cuda
  * @param threads CPU threads (0 = all processors)
  * @param contextLength tokens of prompt and answer together (0 = the model's)
- * @param prefillChunk prompt tokens per forward step
+ * @param prefillChunk prompt tokens per forward step (0 = the backend's: 4096 on a GPU, 512 on the CPU)
  * @param maxConcurrent generations that run at once
  * @param maxQueued requests that may wait for a generation slot; more are refused at once (503)
  * @param queueTimeoutMs how long a request waits for a slot before a 503
@@ -86,7 +86,7 @@ public record ModelSettings(String name, Path path, EngineOptions.BackendChoice 
     return new ModelSettings(name, Path.of(path), backend,
         integer(name, kv, "threads", 0, 0),
         integer(name, kv, "contextLength", 0, 0),
-        integer(name, kv, "prefillChunk", 512, 1),
+        integer(name, kv, "prefillChunk", 0, 0),
         integer(name, kv, "maxConcurrent", 1, 1),
         integer(name, kv, "maxQueued", 16, 0),
         integer(name, kv, "queueTimeoutMs", 30_000, 0),

@@ -69,7 +69,7 @@ final class EvalCommand implements Callable<Integer> {
   @Option(names = "--kv-precision", defaultValue = "auto", description = "KV pages: auto or fp8") String kvPrecision;
 
   @Option(names = "--prefill-chunk", defaultValue = "0",
-      description = "prompt tokens per forward step (0: the engine's default); larger chunks keep a GPU busier")
+      description = "prompt tokens per forward step (0: the backend's, 4096 on a GPU and 512 on the CPU)")
   int prefillChunk;
 
   @Option(names = "--out", defaultValue = "eval-results", description = "folder for results.json, results.md and heatmaps")

@@ -63,7 +63,8 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Option(names = {"-c", "--context"}, defaultValue = "0", description = "context length, 0 = the model's") int context;
 
-  @Option(names = "--chunk", defaultValue = "512", description = "prefill chunk in tokens (${DEFAULT-VALUE})") int chunk;
+  @Option(names = "--chunk", defaultValue = "0",
+      description = "prefill chunk in tokens (0: the backend's, 4096 on a GPU and 512 on the CPU)") int chunk;
 
   @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu or cuda") String backend;
 
