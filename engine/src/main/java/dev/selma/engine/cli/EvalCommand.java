@@ -107,10 +107,7 @@ final class EvalCommand implements Callable<Integer> {
     Evaluation evaluation = new Evaluation(taskList, lengths, depths, needles, schemeList, seed, longest, blockSize, span);
     int context = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow() + 64;
     EngineOptions options = EngineOptions.of(model).withBackend(Choices.backend(backend)).withThreads(threads)
-        .withContextLength(context).withKvPrecision(KvPrecision.parse(kvPrecision));
-    if (prefillChunk > 0) {
-      options = options.withPrefillChunk(prefillChunk);
-    }
+        .withContextLength(context).withKvPrecision(KvPrecision.parse(kvPrecision)).withPrefillChunk(prefillChunk);
     try (Engine engine = Engine.load(options)) {
       err.println("model " + engine.modelName() + " on " + engine.backendName() + ", trained window "
           + engine.config().maxPositionEmbeddings());
