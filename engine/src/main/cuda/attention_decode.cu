@@ -3,24 +3,124 @@
 // GQA group, up to G), its keys split over gridDim.y blocks as attention.cu splits them, with the same
 // partial results, so that attention_combine merges both.
 //
-// Decode reads every selected key once for a handful of query rows, so it is bound by memory latency
-// and by the instructions spent per key: a warp takes a run of DEC_UNROLL consecutive keys of one plan
-// block (so one plan lookup and one page lookup serve the run), issues all their loads before using
-// any, its lanes reading each key's dimensions together (coalesced), rotating their pairs to the key's
-// plan position and summing the products with each query head by a warp reduction; the warp then moves
-// the heads' online softmax once for the run and adds the keys' values, read the same way. The block's
-// warps take every DEC_WARPS-th run and merge their softmax states at the end. Scores are in log2 units
-// (the queries carry log2(e)), so each exponential is one ex2 instruction; partial maxima are written in
-// natural units, as attention.cu's, for attention_combine. Index arithmetic is 32-bit: a plan entry has
-// fewer than 2^31 keys, and positions are below 2^31. Plans whose block size is not a multiple of
-// DEC_UNROLL run on attention.cu.
+// Decode reads every selected key once for a handful of query rows: it is bound by the instructions it
+// spends per key, so the kernel is laid out to spend few. A warp takes a run of U = 32 / G consecutive
+// keys of one plan block (one plan lookup and one page lookup serve the run) and issues all their loads
+// before using any, each lane reading its 2 * PAIRS dimensions of a row with two vector loads (coalesced
+// over the warp): the dimensions a and b of the RoPE pairs lane * PAIRS + p, so that a key is rotated
+// within its lane. The keys' positions are consecutive within a run, so the lane turns the angles of the
+// run's first key (from the tables) by one position per key instead of reading the tables for each.
+// A lane's partial dot products with the G query heads are U * G = 32 numbers; a transposing reduction
+// (31 shuffles instead of 32 reductions of 5) leaves lane (h, u) = (lane / U, lane % U) the whole score
+// of head h with key u, so that each exponential of the online softmax is computed once, by its lane,
+// and the probabilities reach the lanes' value dimensions by shuffles. The block's warps take every
+// DEC_WARPS-th run and merge their softmax states at the end. Scores are in log2 units (the queries
+// carry log2(e)), so each exponential is one ex2 instruction; partial maxima are written in natural
+// units, as attention.cu's, for attention_combine. Index arithmetic is 32-bit: a plan entry has fewer
+// than 2^31 keys, and positions are below 2^31. Plans whose block size is not a multiple of U run on
+// attention.cu.
 #include <math_constants.h>
 #include "attention.cuh"
 #include "kv_layout.cuh"
 #include "rope.cuh"
 
 #define DEC_WARPS 4
-#define DEC_UNROLL 4
+
+// N consecutive elements of a key or value row (N = 1 or 2, aligned to N elements), kept as loaded until
+// used: a run's values wait in half the registers that fp32 would take.
+template <typename T, int N>
+struct Dims;
+template <>
+struct Dims<__nv_bfloat16, 2> {
+  __nv_bfloat162 x;
+  __device__ __forceinline__ void load(const __nv_bfloat16* p) { x = *reinterpret_cast<const __nv_bfloat162*>(p); }
+  __device__ __forceinline__ void clear() { x = __floats2bfloat162_rn(0.f, 0.f); }
+  __device__ __forceinline__ void get(float* out) const {
+    float2 f = __bfloat1622float2(x);
+    out[0] = f.x;
+    out[1] = f.y;
+  }
+};
+template <>
+struct Dims<__nv_bfloat16, 1> {
+  __nv_bfloat16 x;
+  __device__ __forceinline__ void load(const __nv_bfloat16* p) { x = *p; }
+  __device__ __forceinline__ void clear() { x = __float2bfloat16(0.f); }
+  __device__ __forceinline__ void get(float* out) const { out[0] = __bfloat162float(x); }
+};
+template <>
+struct Dims<fp8, 2> {
+  __nv_fp8x2_e4m3 x;
+  __device__ __forceinline__ void load(const fp8* p) { x = *reinterpret_cast<const __nv_fp8x2_e4m3*>(p); }
+  __device__ __forceinline__ void clear() { x.__x = 0; }
+  __device__ __forceinline__ void get(float* out) const {
+    float2 f = static_cast<float2>(x);
+    out[0] = f.x;
+    out[1] = f.y;
+  }
+};
+template <>
+struct Dims<fp8, 1> {
+  fp8 x;
+  __device__ __forceinline__ void load(const fp8* p) { x = *p; }
+  __device__ __forceinline__ void clear() { x.__x = 0; }
+  __device__ __forceinline__ void get(float* out) const { out[0] = static_cast<float>(x); }
+};
+
+// A lane's 2 * PAIRS dimensions of one row: PAIRS at offset A, then PAIRS at offset B.
+template <typename T, int PAIRS>
+struct LaneRow {
+  Dims<T, PAIRS> a, b;
+  __device__ __forceinline__ void load(const T* row, int A, int B) {
+    a.load(row + A);
+    b.load(row + B);
+  }
+  __device__ __forceinline__ void clear() {
+    a.clear();
+    b.clear();
+  }
+  __device__ __forceinline__ void get(float (&out)[2 * PAIRS]) const {
+    a.get(&out[0]);
+    b.get(&out[PAIRS]);
+  }
+};
+
+// Rotates a lane's dimensions y (in load order: PAIRS at offset A, then PAIRS at offset B) by the pairs'
+// angles. Pair p takes slots (p, PAIRS + p), or (2p, 2p + 1) when interleaved pairs were loaded as one
+// run of four.
+template <int PAIRS, bool INTERLEAVED>
+__device__ __forceinline__ void rotate(float (&y)[2 * PAIRS], const float (&c)[PAIRS], const float (&s)[PAIRS]) {
+#pragma unroll
+  for (int p = 0; p < PAIRS; p++) {
+    constexpr bool adjacent = INTERLEAVED && PAIRS == 2;
+    int j0 = adjacent ? 2 * p : p, j1 = adjacent ? 2 * p + 1 : PAIRS + p;
+    float x0 = y[j0], x1 = y[j1];
+    y[j0] = x0 * c[p] - x1 * s[p];
+    y[j1] = x1 * c[p] + x0 * s[p];
+  }
+}
+
+template <int PAIRS>
+__device__ __forceinline__ void rotate(int interleaved, float (&y)[2 * PAIRS], const float (&c)[PAIRS],
+                                       const float (&s)[PAIRS]) {
+  if (interleaved) {
+    rotate<PAIRS, true>(y, c, s);
+  } else {
+    rotate<PAIRS, false>(y, c, s);
+  }
+}
+
+// One step of a transposing warp reduction of 32 numbers per lane: of the first 2 * O numbers, a lane keeps
+// the half that its lane bit O selects and adds its partner's (lane ^ O) numbers of that half.
+template <int O>
+__device__ __forceinline__ void transpose_step(float (&x)[32], int lane) {
+  bool upper = lane & O;
+#pragma unroll
+  for (int j = 0; j < O; j++) {
+    float keep = upper ? x[j + O] : x[j], send = upper ? x[j] : x[j + O];
+    x[j] = keep + __shfl_xor_sync(0xffffffffu, send, O);
+  }
+}
 
 template <typename T, int PAIRS, int G>  // rotation pairs per lane: head_dim / 64; largest GQA group
 __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_start, const long long* pages,
@@ -29,46 +129,53 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
                               const int* key_positions, const int* query_shift, int block_size, int key_length,
                               PositionMap map, RopeTables rope, float scale, int chunks_per_split, float* part_o,
                               float* part_ml) {
-  constexpr int DPL = 2 * PAIRS;  // dimensions per lane: both halves of each pair
+  constexpr int DPL = 2 * PAIRS;  // dimensions per lane
+  constexpr int U = 32 / G;       // keys per run: U * G scores, one per lane
+  static_assert(U * G == 32, "a run's scores are one per lane");
+  constexpr bool FP8 = std::is_same<T, fp8>::value;
   __shared__ float wm[DEC_WARPS][G], wl[DEC_WARPS][G];
   __shared__ float wo[DEC_WARPS][G][DPL * 32];
   const int* item = items + ATT_ITEM_INTS * blockIdx.x;
   int e = item[0], token = item[1], g0 = item[3], ng = item[4];
   int kv_head = e % kv_heads, half = head_dim / 2;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int my_u = lane % U;  // this lane's score: key my_u of a run, head lane / U
 
-  // This lane's dimensions: pair i = lane + 32 p rotates dims a(i) and b(i).
+  // This lane's pairs are lane * PAIRS + p; it loads dimensions [A, A + PAIRS) and [B, B + PAIRS).
+  int pair0 = lane * PAIRS;
+  int A = rope.interleaved ? 2 * pair0 : pair0, B = rope.interleaved ? 2 * pair0 + PAIRS : pair0 + half;
   int dim[DPL];
 #pragma unroll
-  for (int p = 0; p < PAIRS; p++) {
-    dim[2 * p] = rope_first(rope, half, lane + 32 * p);
-    dim[2 * p + 1] = rope_second(rope, half, lane + 32 * p);
+  for (int j = 0; j < PAIRS; j++) {
+    dim[j] = A + j;
+    dim[PAIRS + j] = B + j;
   }
-  float qr[G][DPL];
+
+  // The query heads, rotated to the query's position and scaled; and one position's turn of each pair.
   const float scale_log2 = scale * 1.4426950408889634f;  // log2(e) / sqrt(d)
+  float c[PAIRS], s[PAIRS], step_c[PAIRS], step_s[PAIRS];
   long long qpos = map.neighbour((long long)token + query_shift[e]);
 #pragma unroll
   for (int p = 0; p < PAIRS; p++) {
-    float c, s;
-    rope_cos_sin(rope, half, lane + 32 * p, qpos, &c, &s);
-#pragma unroll
-    for (int h = 0; h < G; h++) {
-      float x0 = 0.f, x1 = 0.f;
-      if (h < ng) {
-        const float* qh = q + (size_t)(token - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + h) * head_dim;
-        x0 = qh[dim[2 * p]];
-        x1 = qh[dim[2 * p + 1]];
-      }
-      qr[h][2 * p] = (x0 * c - x1 * s) * scale_log2;
-      qr[h][2 * p + 1] = (x1 * c + x0 * s) * scale_log2;
-    }
+    rope_cos_sin(rope, half, pair0 + p, qpos, &c[p], &s[p]);
+    step_c[p] = rope.lo_cos[half + pair0 + p];  // position 1: the pair's angle, without the attention factor
+    step_s[p] = rope.lo_sin[half + pair0 + p];
   }
-
-  float m[G], l[G], acc[G][DPL];
+  float qr[G][DPL];
 #pragma unroll
   for (int h = 0; h < G; h++) {
-    m[h] = -CUDART_INF_F;
-    l[h] = 0.f;
+    const float* qh = q + (size_t)(token - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + h) * head_dim;
+#pragma unroll
+    for (int j = 0; j < DPL; j++) qr[h][j] = h < ng ? qh[dim[j]] : 0.f;
+    rotate<PAIRS>(rope.interleaved, qr[h], c, s);
+#pragma unroll
+    for (int j = 0; j < DPL; j++) qr[h][j] *= scale_log2;
+  }
+
+  // Online softmax state of head lane / U: m is the group's (the same in its U lanes), l this lane's share.
+  float m = -CUDART_INF_F, l = 0.f, acc[G][DPL];
+#pragma unroll
+  for (int h = 0; h < G; h++) {
 #pragma unroll
     for (int j = 0; j < DPL; j++) acc[h][j] = 0.f;
   }
@@ -77,66 +184,106 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
   int total = (to - from) * block_size;
   int k0 = blockIdx.y * chunks_per_split * ATT_KEYS;
   int k1 = min(total, k0 + chunks_per_split * ATT_KEYS);
-  for (int f = k0 + warp * DEC_UNROLL; f < k1; f += DEC_UNROLL * DEC_WARPS) {
-    // The run f .. f + DEC_UNROLL - 1 lies in one plan block (block_size is a multiple of DEC_UNROLL and
-    // so is f), hence its tokens are consecutive and in one page (KV_PAGE is a multiple of DEC_UNROLL).
+  for (int f = k0 + warp * U; f < k1; f += U * DEC_WARPS) {
+    // The run f .. f + U - 1 lies in one plan block (block_size is a multiple of U and so is f), hence
+    // its tokens are consecutive and in one page (KV_PAGE is a multiple of U).
     int i = from + f / block_size, off = f - (i - from) * block_size;
     int t0 = key_blocks[i] * block_size + off, logical0 = key_positions[i] + off;
-    float k[DEC_UNROLL][DPL], v[DEC_UNROLL][DPL];
-    bool seen[DEC_UNROLL], any = false, past = false;
     KvRun<T> keys = kv_run<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t0, false);
     KvRun<T> values = kv_run<T>(pages, value_offset, layer, kv_heads, head_dim, kv_head, t0, true);
+    LaneRow<T, PAIRS> kr[U], vr[U];
+    bool any = false, past = false;
 #pragma unroll
-    for (int u = 0; u < DEC_UNROLL; u++) {
+    for (int u = 0; u < U; u++) {
       int t = t0 + u;
-      bool valid = f + u < k1 && t < key_length;
-      seen[u] = valid && t <= token;
-      any |= seen[u];
+      bool valid = f + u < k1 && t < key_length, seen = valid && t <= token;
+      any |= seen;
       past |= valid && t > token;
-      if (!seen[u]) {
-#pragma unroll
-        for (int j = 0; j < DPL; j++) v[u][j] = 0.f;  // weighs 0, and 0 * garbage may be NaN
-        continue;
+      if (seen) {
+        kr[u].load(keys.x + u * head_dim, A, B);
+        vr[u].load(values.x + u * head_dim, A, B);
+      } else {
+        kr[u].clear();
+        vr[u].clear();  // weighs 0, and 0 * garbage may be NaN
       }
-      unsigned kpos = (unsigned)map.neighbour(logical0 + u);
-      KvRow<T> kr = keys(u), vr = values(u);
-#pragma unroll
-      for (int p = 0; p < PAIRS; p++) {
-        float c, s;
-        rope_cos_sin(rope, half, lane + 32 * p, kpos, &c, &s);
-        float x0 = kr[dim[2 * p]], x1 = kr[dim[2 * p + 1]];
-        k[u][2 * p] = x0 * c - x1 * s;
-        k[u][2 * p + 1] = x1 * c + x0 * s;
-        v[u][2 * p] = vr[dim[2 * p]];
-        v[u][2 * p + 1] = vr[dim[2 * p + 1]];
+    }
+    int t_mine = t0 + my_u;
+    bool my_seen = f + my_u < k1 && t_mine < key_length && t_mine <= token;
+    float key_scale = 1.f, value_scale = 1.f;
+    if constexpr (FP8) {
+      if (my_seen) {
+        key_scale = keys.scales[my_u];
+        value_scale = values.scales[my_u];
       }
     }
     if (any) {  // warp-uniform
+      // Rotate the keys: the run's first position from the tables, each next one a turn further,
+      // unless a position cycle wraps inside the run.
+      unsigned kpos0 = (unsigned)map.neighbour(logical0);
+      bool consecutive = map.period == 0 || kpos0 + (U - 1) < (unsigned)map.period;
+      float kc[PAIRS], ks[PAIRS];
 #pragma unroll
-      for (int h = 0; h < G; h++) {
-        if (h >= ng) continue;  // not break: constant indices keep the arrays in registers
-        float x[DEC_UNROLL], mx = -CUDART_INF_F;
+      for (int p = 0; p < PAIRS; p++) rope_cos_sin(rope, half, pair0 + p, kpos0, &kc[p], &ks[p]);
+      float x[U * G];  // partial scores: head h with key u at h * U + u
 #pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++) {
+      for (int u = 0; u < U; u++) {
+        if (u > 0) {
+          if (consecutive) {
+#pragma unroll
+            for (int p = 0; p < PAIRS; p++) {
+              float c0 = kc[p];
+              kc[p] = c0 * step_c[p] - ks[p] * step_s[p];
+              ks[p] = ks[p] * step_c[p] + c0 * step_s[p];
+            }
+          } else {
+            unsigned kpos = (unsigned)map.neighbour(logical0 + u);
+#pragma unroll
+            for (int p = 0; p < PAIRS; p++) rope_cos_sin(rope, half, pair0 + p, kpos, &kc[p], &ks[p]);
+          }
+        }
+        float k[DPL];
+        kr[u].get(k);
+        rotate<PAIRS>(rope.interleaved, k, kc, ks);
+#pragma unroll
+        for (int h = 0; h < G; h++) {
           float dot = 0.f;
 #pragma unroll
-          for (int j = 0; j < DPL; j++) dot += qr[h][j] * k[u][j];
-          x[u] = seen[u] ? warp_sum(dot) : -CUDART_INF_F;
-          mx = fmaxf(mx, x[u]);
+          for (int j = 0; j < DPL; j++) dot += qr[h][j] * k[j];
+          x[h * U + u] = dot;
         }
-        float m_new = fmaxf(m[h], mx);
-        float correction = exp2_approx(m[h] - m_new);  // m[h] = -inf at first: 0
-        l[h] *= correction;
+      }
+      // After five transposing steps, x[0] of lane h * U + u is the score of head h with key u.
+      transpose_step<16>(x, lane);
+      transpose_step<8>(x, lane);
+      transpose_step<4>(x, lane);
+      transpose_step<2>(x, lane);
+      transpose_step<1>(x, lane);
+      float score = my_seen ? x[0] * key_scale : -CUDART_INF_F;
+      float mx = score;
 #pragma unroll
-        for (int j = 0; j < DPL; j++) acc[h][j] *= correction;
+      for (int o = 1; o < U; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      float m_new = fmaxf(m, mx);                   // finite: every head sees the run's seen keys
+      float correction = exp2_approx(m - m_new);    // m = -inf at first: 0
+      float pk = exp2_approx(score - m_new);        // an unseen key: 2^-inf = 0
+      l = l * correction + pk;
+      m = m_new;
+      pk *= value_scale;
 #pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++) {
-          float pk = exp2_approx(x[u] - m_new);  // an unseen key: 2^-inf = 0
-          l[h] += pk;
+      for (int h = 0; h < G; h++) {
+        float ch = __shfl_sync(0xffffffffu, correction, h * U);
 #pragma unroll
-          for (int j = 0; j < DPL; j++) acc[h][j] += pk * v[u][j];
+        for (int j = 0; j < DPL; j++) acc[h][j] *= ch;
+      }
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        float v[DPL];
+        vr[u].get(v);
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+          float p = __shfl_sync(0xffffffffu, pk, h * U + u);
+#pragma unroll
+          for (int j = 0; j < DPL; j++) acc[h][j] += p * v[j];
         }
-        m[h] = m_new;
       }
     }
     if (past) break;  // keys come in token order: the rest are in the future
@@ -144,28 +291,29 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
 
   // Merge the warps' states (a warp that saw no key has m = -inf and weighs nothing).
 #pragma unroll
+  for (int o = 1; o < U; o <<= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+  if (my_u == 0 && lane / U < ng) {
+    wm[warp][lane / U] = m;
+    wl[warp][lane / U] = l;
+  }
+#pragma unroll
   for (int h = 0; h < G; h++) {
-    if (h >= ng) continue;
-    if (lane == 0) {
-      wm[warp][h] = m[h];
-      wl[warp][h] = l[h];
-    }
+    if (h >= ng) continue;  // not break: constant indices keep the arrays in registers
 #pragma unroll
     for (int j = 0; j < DPL; j++) wo[warp][h][j * 32 + lane] = acc[h][j];
   }
   __syncthreads();
-  if (warp != 0) return;
-  for (int h = 0; h < ng; h++) {  // from shared memory: h may vary
+  for (int h = warp; h < ng; h += DEC_WARPS) {  // from shared memory: h may vary
     float M = -CUDART_INF_F, L = 0.f, o[DPL];
     for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, wm[w][h]);
 #pragma unroll
     for (int j = 0; j < DPL; j++) o[j] = 0.f;
     for (int w = 0; w < DEC_WARPS; w++) {
       if (wm[w][h] == -CUDART_INF_F) continue;
-      float c = exp2_approx(wm[w][h] - M);
-      L += wl[w][h] * c;
+      float cw = exp2_approx(wm[w][h] - M);
+      L += wl[w][h] * cw;
 #pragma unroll
-      for (int j = 0; j < DPL; j++) o[j] += wo[w][h][j * 32 + lane] * c;
+      for (int j = 0; j < DPL; j++) o[j] += wo[w][h][j * 32 + lane] * cw;
     }
     if (part_o == nullptr) {
       float* dst = out + (size_t)(token - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + h) * head_dim;
@@ -176,7 +324,7 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
 #pragma unroll
       for (int j = 0; j < DPL; j++) part_o[prow * head_dim + dim[j]] = o[j];
       if (lane == 0) {
-        part_ml[2 * prow] = M * 0.6931471805599453f;  // ln 2: natural units
+        part_ml[2 * prow] = M * 0.6931471805599453f;  // ln 2: natural units, as attention_combine takes them
         part_ml[2 * prow + 1] = L;
       }
     }

@@ -31,7 +31,7 @@ final class CudaAttention implements AutoCloseable {
   /** Entries [firstEntry, endEntry) and their work items, whose rotated keys fit the scratch together. */
   private record TensorCoreBatch(int firstEntry, int endEntry, int firstItem, int items, int rows, int maxKeys) {}
   // Shapes of attention_decode.cu.
-  private static final int DECODE_THREADS = 128, DECODE_MIN_CHUNKS = 2, DECODE_UNROLL = 4;
+  private static final int DECODE_THREADS = 128, DECODE_MIN_CHUNKS = 2;
   // Shapes of attention_combine.cu.
   private static final int COMBINE_THREADS = 256, COMBINE_MAX_SPLITS = 1024;
   private static final int TOPK_THREADS = 256;
@@ -108,8 +108,10 @@ final class CudaAttention implements AutoCloseable {
     boolean scaledValues = element == CudaKvCache.Element.FP8;
     boolean tensorCores = specialisedAllowed && specialised && chunk >= TC_MIN_TOKENS
         && tcSharedBytes(d) <= device.sharedMemoryOptIn();
-    // attention_decode.cu: groups up to 4 for every specialised page, up to 8 for bf16 of width 128.
-    boolean decode = specialisedAllowed && specialised && chunk == 1 && plan.blockSize() % DECODE_UNROLL == 0
+    // attention_decode.cu: groups up to 4 for every specialised page, up to 8 for bf16 of width 128; a
+    // warp reads runs of 32 / (the kernel's group) keys, which must not straddle plan blocks.
+    int decodeGroup = group <= 4 ? 4 : 8;
+    boolean decode = specialisedAllowed && specialised && chunk == 1 && plan.blockSize() % (32 / decodeGroup) == 0
         && (group <= 4 || group <= 8 && element == CudaKvCache.Element.BF16 && d == 128);
     int rowsPerItem = tensorCores ? TC_ROWS : ROWS;
 
@@ -242,7 +244,7 @@ final class CudaAttention implements AutoCloseable {
       partMl = partO + rows * d * 4;
     }
     if (decode) {
-      device.launch("attention_decode_" + element.suffix + "_d" + d + (group <= 4 ? "_g4" : "_g8"), items, splits,
+      device.launch("attention_decode_" + element.suffix + "_d" + d + "_g" + decodeGroup, items, splits,
           DECODE_THREADS, 0,
           out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
           itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(), map.period(),
