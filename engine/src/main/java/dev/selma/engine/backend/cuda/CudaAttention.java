@@ -266,7 +266,8 @@ final class CudaAttention implements AutoCloseable {
           chunksPerSplit, partO, partMl);
     }
     if (splits > 1) {
-      device.launch("attention_combine", items, ROWS, COMBINE_THREADS, 0,
+      // A block per row of the largest item: one token's item has a row per query head of its group.
+      device.launch("attention_combine", items, Math.min(tokensPerItem, chunk) * headsPerItem, COMBINE_THREADS, 0,
           out.address(), q.cols(), start, kvHeads, d, group, itemsAt, splits, partO, partMl);
     }
   }
