@@ -1,8 +1,9 @@
 // RMSNorm of each row: out = x / sqrt(mean(x^2) + eps) * gamma, one block per row, fp32 throughout.
 //
 // A decode step normalises one row between two bandwidth-bound GEMVs, so the row's latency is what
-// counts: each thread loads its float4s of the row at once and keeps them in registers for the
-// output (rows up to NORM_VECTORS float4s a thread), so the row is read once with every load in flight.
+// counts: each thread loads its float4s of the row and of gamma at once and keeps them in registers for
+// the output (rows up to NORM_VECTORS float4s a thread), so the row is read once with every load in
+// flight, and the output waits for no load after the reduction.
 // out may alias x: a thread writes only the elements it read, after the reduction. With out16 (a
 // prefill's input to bf16 GEMMs) the output is also written rounded to bf16 there, which spares the
 // GEMMs a conversion pass over it.
@@ -19,13 +20,15 @@ extern "C" __global__ void __launch_bounds__(1024) rms_norm(float* out, __nv_bfl
   bool vec = (cols & 3) == 0 && (((uintptr_t)xr | (uintptr_t)o | (uintptr_t)gamma) & 15) == 0 && ((uintptr_t)o16 & 7) == 0;
   int n4 = vec ? cols >> 2 : 0;
   const float4* x4 = reinterpret_cast<const float4*>(xr);
-  float4 v[NORM_VECTORS];
+  const float4* g4 = reinterpret_cast<const float4*>(gamma);
+  float4 v[NORM_VECTORS], g[NORM_VECTORS];
   float ss = 0.f;
 #pragma unroll
   for (int k = 0; k < NORM_VECTORS; k++) {
     int i = threadIdx.x + k * blockDim.x;
     if (i < n4) {
       v[k] = x4[i];
+      g[k] = g4[i];
       ss += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
     }
   }
@@ -47,20 +50,18 @@ extern "C" __global__ void __launch_bounds__(1024) rms_norm(float* out, __nv_bfl
   __syncthreads();
   float inv = 1.0f / sqrtf(partial[0] / cols + eps);
 
-  const float4* g4 = reinterpret_cast<const float4*>(gamma);
   float4* o4 = reinterpret_cast<float4*>(o);
 #pragma unroll
   for (int k = 0; k < NORM_VECTORS; k++) {
     int i = threadIdx.x + k * blockDim.x;
     if (i < n4) {
-      float4 g = g4[i];
-      store4(o4, o16, i, make_float4(g.x * (v[k].x * inv), g.y * (v[k].y * inv), g.z * (v[k].z * inv),
-                                     g.w * (v[k].w * inv)));
+      store4(o4, o16, i, make_float4(g[k].x * (v[k].x * inv), g[k].y * (v[k].y * inv), g[k].z * (v[k].z * inv),
+                                     g[k].w * (v[k].w * inv)));
     }
   }
   for (int i = threadIdx.x + NORM_VECTORS * blockDim.x; i < n4; i += blockDim.x) {
-    float4 a = x4[i], g = g4[i];
-    store4(o4, o16, i, make_float4(g.x * (a.x * inv), g.y * (a.y * inv), g.z * (a.z * inv), g.w * (a.w * inv)));
+    float4 a = x4[i], b = g4[i];
+    store4(o4, o16, i, make_float4(b.x * (a.x * inv), b.y * (a.y * inv), b.z * (a.z * inv), b.w * (a.w * inv)));
   }
   for (int i = 4 * n4 + threadIdx.x; i < cols; i += blockDim.x) {
     o[i] = gamma[i] * (xr[i] * inv);
