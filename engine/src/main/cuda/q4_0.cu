@@ -11,6 +11,14 @@
 #define Q4_BLOCK_BYTES 18
 #define Q4_ROWS 4
 #define Q4_WARPS 8
+// On Hopper, four blocks a multiprocessor (64 registers a thread; the compiler chose 76, three blocks):
+// Llama-3-8B's decode at 4K went from 4.6 to 4.2 ms on an H100. Other architectures keep the compiler's
+// choice, unmeasured.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define Q4_BOUNDS __launch_bounds__(Q4_WARPS * 32, 4)
+#else
+#define Q4_BOUNDS __launch_bounds__(Q4_WARPS * 32)
+#endif
 
 extern "C" __global__ void q4_0_unpack(uint8_t* qs, __half* scales, const unsigned char* blocks, long long count) {
   for (long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x; b < count;
@@ -39,7 +47,7 @@ __device__ __forceinline__ float dot4(float4 q, float4 a) { return q.x * a.x + q
 // added to y. (Whole blocks a lane, eight rows and four warps a block, ran 11 % slower: fewer warps in
 // flight.) Chunks of 2 to 4 tokens take the dequantizing GEMM path, which keeps the fatbin small. The
 // host launches ceil(out / Q4_ROWS) blocks of Q4_WARPS warps.
-extern "C" __global__ void __launch_bounds__(Q4_WARPS * 32) gemv_q4_0_1(
+extern "C" __global__ void Q4_BOUNDS gemv_q4_0_1(
     float* y, const uint8_t* qs, const __half* scales, const float* x, int in, int out, int accumulate) {
   constexpr int W = Q4_ROWS;
   __shared__ float partial[Q4_WARPS][W];
