@@ -26,8 +26,8 @@ extern "C" __global__ void __launch_bounds__(COMBINE_THREADS) attention_combine(
   size_t stride = (size_t)gridDim.x * ATT_ROWS, row0 = (size_t)blockIdx.x * ATT_ROWS + r;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
 
-  // Loaded before the work item is read, so as not to wait for it (a row past the item's is in the
-  // partial results' buffer all the same, and unused).
+  // Loaded before the work item is read, so as not to wait for it: a row past the item's is inside the
+  // partial results' buffer all the same (gridDim.y <= ATT_ROWS), never written, and its values unused.
   constexpr int DIMS = ATT_MAX_DIM / 32;
   float held[COMBINE_HELD][DIMS];
 #pragma unroll

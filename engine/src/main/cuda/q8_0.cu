@@ -125,16 +125,17 @@ __device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const 
 // gemv_q8_0_R: R activation rows (1 to 4, one kernel each so that one token's kernel is not sized by
 // four's registers); in % 32 == 0; with `accumulate` the product is added to y. The host launches
 // ceil(out / Q8_ROWS) blocks of Q8_WARPS warps.
-#define GEMV_Q8_0_KERNEL(R)                                                                                        \
-  extern "C" __global__ void Q8_BOUNDS gemv_q8_0_##R(                                      \
+#define GEMV_Q8_0_KERNEL(R, BOUNDS)                                                                                \
+  extern "C" __global__ void BOUNDS gemv_q8_0_##R(                                                                 \
       float* y, const int8_t* qs, const __half* scales, const float* x, int in, int out, int accumulate) {         \
     q8_gemv_block<R>(y, qs, scales, x, in, out, blockIdx.x * Q8_ROWS, accumulate != 0);                            \
   }
 
-GEMV_Q8_0_KERNEL(1)
-GEMV_Q8_0_KERNEL(2)
-GEMV_Q8_0_KERNEL(3)
-GEMV_Q8_0_KERNEL(4)
+// Two to four rows keep the compiler's registers: at 64 they would spill hundreds of bytes.
+GEMV_Q8_0_KERNEL(1, Q8_BOUNDS)
+GEMV_Q8_0_KERNEL(2, __launch_bounds__(Q8_WARPS * 32))
+GEMV_Q8_0_KERNEL(3, __launch_bounds__(Q8_WARPS * 32))
+GEMV_Q8_0_KERNEL(4, __launch_bounds__(Q8_WARPS * 32))
 
 // One token's q, k and v in one launch (as gemv3_bf16): blocks [0, b0) take W0's rows, the next b1
 // W1's, then W2's, b_i = ceil(out_i / Q8_ROWS).

@@ -70,13 +70,17 @@ class CudaBackendTest {
 
   /**
    * The models on which the specialised kernels are compared with the general one: MODELS' head
-   * dimensions 64 (a group of 4) and 128 (a group of 2), and a GGUF-style model with interleaved RoPE
-   * pairs, head dimension 128 and a group of 8 (attention_decode's _g8 kernel on bf16 pages).
+   * dimensions 64 (a group of 4) and 128 (a group of 2), and GGUF-style models with interleaved RoPE
+   * pairs: head dimension 128 with a group of 8 (attention_decode's _g8 kernel, bf16 pages), and head
+   * dimension 64 with a group of 4 (one pair a lane; bf16 and fp8 pages).
    */
   private static final List<ModelConfig> SPECIALISED_MODELS = java.util.stream.Stream.concat(
       MODELS.stream().filter(c -> c.headDim() == 64 || c.headDim() == 128),
-      java.util.stream.Stream.of(new ModelConfig("llama", 67, 1024, 520, 1, 8, 1, 128, 1e-5, 10000, RopeScaling.NONE,
-          4096, false, false, ModelConfig.RopeStyle.INTERLEAVED))).toList();
+      java.util.stream.Stream.of(
+          new ModelConfig("llama", 67, 1024, 520, 1, 8, 1, 128, 1e-5, 10000, RopeScaling.NONE, 4096, false, false,
+              ModelConfig.RopeStyle.INTERLEAVED),
+          new ModelConfig("llama", 71, 256, 264, 1, 4, 1, 64, 1e-5, 10000, RopeScaling.NONE, 4096, false, false,
+              ModelConfig.RopeStyle.INTERLEAVED))).toList();
 
   private static final int[] TOKENS = new SplittableRandom(12).ints(220, 0, 61).toArray();
 
@@ -317,9 +321,9 @@ class CudaBackendTest {
    */
   @Test
   void specialisedAttentionKernelsMatchTheGeneralOne() {
-    // A cycle of 60 positions wraps inside decode's runs of consecutive keys; one of 64 never does.
+    // A cycle of 62 positions wraps inside decode's runs of 8 and of 4 consecutive keys; one of 64 never does.
     List<AttentionConfig> configs = List.of(AttentionConfig.dense(),
-        AttentionConfig.dense().withPositions(new CrdNtk(60, 4)), SPARSE, SPARSE.withPositions(new Reindexed()),
+        AttentionConfig.dense().withPositions(new CrdNtk(62, 4)), SPARSE, SPARSE.withPositions(new Reindexed()),
         SPARSE.withSelection(AttentionConfig.Selection.BOUND).withPositions(new Reindexed()),
         AttentionConfig.selectAndMerge(16, 3, 1, 0, 0).withPositions(new CrdNtk(64, 4)));
     StringBuilder failures = new StringBuilder();
