@@ -52,20 +52,12 @@ __device__ __forceinline__ KvRow<T> kv_read(const long long* pages, long long va
   }
 }
 
-// The rows of a run of consecutive tokens of one head in one page (row u: token t0 + u): one page
-// lookup for the run.
+// The rows of a run of consecutive tokens of one head in one page (token t0 + u's row at x + u * head_dim,
+// its fp8 scale at scales[u]): one page lookup for the run.
 template <typename T>
 struct KvRun {
   const T* x;
   const float* scales;  // fp8 only
-  int head_dim;
-  __device__ __forceinline__ KvRow<T> operator()(int u) const {
-    if constexpr (std::is_same<T, fp8>::value) {
-      return {x + u * head_dim, scales[u]};
-    } else {
-      return {x + u * head_dim, 1.f};
-    }
-  }
 };
 
 template <typename T>
@@ -76,7 +68,7 @@ __device__ __forceinline__ KvRun<T> kv_run(const long long* pages, long long val
   if constexpr (std::is_same<T, fp8>::value) {
     scales = kv_scale(pages, value_offset, layer, kv_heads, head_dim, head, t0, value);
   }
-  return {x, scales, head_dim};
+  return {x, scales};
 }
 
 __device__ __forceinline__ float* kv_sum_row(const long long* pages, long long sum_offset, int layer, int kv_heads,
