@@ -12,13 +12,8 @@
 #define Q4_ROWS 4
 #define Q4_WARPS 8
 // On Hopper, four blocks a multiprocessor (64 registers a thread; the compiler chose 76, three blocks):
-// Llama-3-8B's decode at 4K went from 4.6 to 4.2 ms on an H100. Other architectures keep the compiler's
-// choice, unmeasured.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define Q4_BOUNDS __launch_bounds__(Q4_WARPS * 32, 4)
-#else
-#define Q4_BOUNDS __launch_bounds__(Q4_WARPS * 32)
-#endif
+// Llama-3-8B's decode at 4K went from 4.6 to 4.2 ms on an H100.
+#define Q4_BOUNDS HOPPER_BOUNDS(Q4_WARPS * 32, 4)
 
 extern "C" __global__ void q4_0_unpack(uint8_t* qs, __half* scales, const unsigned char* blocks, long long count) {
   for (long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x; b < count;

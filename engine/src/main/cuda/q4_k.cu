@@ -18,12 +18,8 @@
 #define Q4K_WARPS 4
 // On Hopper, five blocks a multiprocessor (96 registers a thread; the q/k/v and gate/up kernels spill
 // 12-32 bytes): the compiler's 122-126 registers fitted four, and five took Llama-3-8B's decode at 4K
-// from 4.33-4.43 to 4.15-4.19 ms on an H100. Other architectures keep the compiler's choice, unmeasured.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define Q4K_BOUNDS __launch_bounds__(Q4K_WARPS * 32, 5)
-#else
-#define Q4K_BOUNDS __launch_bounds__(Q4K_WARPS * 32)
-#endif
+// from 4.33-4.43 to 4.15-4.19 ms on an H100.
+#define Q4K_BOUNDS HOPPER_BOUNDS(Q4K_WARPS * 32, 5)
 
 extern "C" __global__ void q4_k_unpack(uint8_t* qs, uint8_t* meta, const unsigned char* blocks, long long count) {
   for (long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x; b < count;

@@ -43,12 +43,8 @@ __device__ __forceinline__ float4 q8x4_to_float(int word) {
 // On Hopper, four blocks a multiprocessor (64 registers a thread): at the compiler's choice of 80
 // registers three fitted, 24 warps a multiprocessor with too few loads in flight (ncu on an H100:
 // 1.5-2.7 TB/s, a third of the issue slots used); four took Llama-3-8B's decode at 4K from 4.7-4.8 to
-// 4.5 ms. Other architectures keep the compiler's choice, unmeasured.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define Q8_BOUNDS __launch_bounds__(Q8_WARPS * 32, 4)
-#else
-#define Q8_BOUNDS __launch_bounds__(Q8_WARPS * 32)
-#endif
+// 4.5 ms.
+#define Q8_BOUNDS HOPPER_BOUNDS(Q8_WARPS * 32, 4)
 
 // Leaves the dot products of rows [row0, row0 + Q8_ROWS) with the R activation rows in sums[w][r],
 // visible to the whole block. Every thread of the block calls it.
