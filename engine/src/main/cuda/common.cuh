@@ -29,27 +29,6 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// The end of a GEMV whose block computes W rows with WARPS warps, each holding this lane's partial sums
-// in acc: the warps' sums meet in shared memory and W threads write y[row0 ..] (added when accumulate).
-template <int W, int WARPS>
-__device__ __forceinline__ void store_row_sums(const float (&acc)[W], float (&partial)[WARPS][W], float* y, int row0,
-                                               int out, int accumulate) {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-  for (int w = 0; w < W; w++) {
-    float sum = warp_sum(acc[w]);
-    if (lane == 0) partial[warp][w] = sum;
-  }
-  __syncthreads();
-  if (threadIdx.x < W && row0 + threadIdx.x < out) {
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < WARPS; i++) sum += partial[i][threadIdx.x];
-    float* at = y + row0 + threadIdx.x;
-    *at = accumulate ? *at + sum : sum;
-  }
-}
-
 // __launch_bounds__ asking for at least BLOCKS blocks a multiprocessor on Hopper, where the kernels that
 // use it were measured; other architectures keep the compiler's register counts.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

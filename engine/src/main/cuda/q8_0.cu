@@ -1,8 +1,8 @@
 // GGUF's Q8_0 weights kept quantized on the GPU: blocks of 32 int8 quants with one fp16 scale, stored
 // split so that loads are aligned: the quants [rows][cols] as int8, then the scales [rows][cols / 32]
 // as fp16 (CudaWeight.q8Scales). q8_0_unpack splits the file's 34-byte blocks into that layout at load;
-// gemv_q8_0_R is the decode product (bound by memory bandwidth, it reads 1.06 bytes a weight where bf16
-// reads 2), gemv3_q8_0 and gemv_swiglu_q8_0 its fused forms for one token; q8_0_to_bf16 dequantizes a
+// gemv_q8_0_1 is the decode product (bound by memory bandwidth, it reads 1.06 bytes a weight where bf16
+// reads 2), gemv3_q8_0 and gemv_swiglu_q8_0 its fused forms; q8_0_to_bf16 dequantizes a
 // matrix for a prefill GEMM (cuBLAS); embed_q8_0 gathers token rows.
 #include <cuda_fp16.h>
 #include "common.cuh"
@@ -31,7 +31,7 @@ __device__ __forceinline__ float4 q8x4_to_float(int word) {
                      __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7443)) - bias);
 }
 
-// y[r] = W x[r] for a few activation rows r: a block of Q8_WARPS warps takes Q8_ROWS consecutive weight
+// y = W x for one activation row: a block of Q8_WARPS warps takes Q8_ROWS consecutive weight
 // rows, its warps every Q8_WARPS-th group of 16 quants of each row (a lane's load: half a block, one
 // scale; evict-first as in gemv.cu), and the warps' sums meet in shared memory. The rows share each
 // activation load: with one weight row a warp, the activations (4 bytes an element against 1 of quants)
@@ -46,19 +46,16 @@ __device__ __forceinline__ float4 q8x4_to_float(int word) {
 // 4.5 ms.
 #define Q8_BOUNDS HOPPER_BOUNDS(Q8_WARPS * 32, 4)
 
-// Leaves the dot products of rows [row0, row0 + Q8_ROWS) with the R activation rows in sums[w][r],
-// visible to the whole block. Every thread of the block calls it.
-template <int R>
+// Leaves the dot products of rows [row0, row0 + Q8_ROWS) with one activation row in sums, visible to
+// the whole block. Every thread of the block calls it.
 __device__ __forceinline__ void q8_block_dots(const int8_t* qs, const __half* scales, const float* x, int in, int out,
-                                              int row0, float (*sums)[R]) {
+                                              int row0, float (&sums)[Q8_ROWS]) {
   constexpr int W = Q8_ROWS;
-  __shared__ float partial[Q8_WARPS][W][R];
+  __shared__ float partial[Q8_WARPS][W];
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  float acc[W][R];
+  float acc[W];
 #pragma unroll
-  for (int w = 0; w < W; w++)
-#pragma unroll
-    for (int r = 0; r < R; r++) acc[w][r] = 0.f;
+  for (int w = 0; w < W; w++) acc[w] = 0.f;
   int vecs = in >> 4, blocks = in / Q8_BLOCK;
 #pragma unroll 2
   for (int v = warp * 32 + lane; v < vecs; v += 32 * Q8_WARPS) {
@@ -70,68 +67,52 @@ __device__ __forceinline__ void q8_block_dots(const int8_t* qs, const __half* sc
       p[w] = __ldcs(reinterpret_cast<const int4*>(qs + row * in) + v);
       s[w] = __half2float(scales[row * blocks + (v >> 1)]);
     }
+    const float4* xr = reinterpret_cast<const float4*>(x) + 4 * v;
+    float4 a[4] = {xr[0], xr[1], xr[2], xr[3]};
 #pragma unroll
-    for (int r = 0; r < R; r++) {
-      const float4* xr = reinterpret_cast<const float4*>(x + (size_t)r * in) + 4 * v;
-      float4 a[4] = {xr[0], xr[1], xr[2], xr[3]};
+    for (int w = 0; w < W; w++) {
+      int words[4] = {p[w].x, p[w].y, p[w].z, p[w].w};
+      float dot = 0.f;
 #pragma unroll
-      for (int w = 0; w < W; w++) {
-        int words[4] = {p[w].x, p[w].y, p[w].z, p[w].w};
-        float dot = 0.f;
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-          float4 q = q8x4_to_float(words[k]);
-          dot += q.x * a[k].x + q.y * a[k].y + q.z * a[k].z + q.w * a[k].w;
-        }
-        acc[w][r] += s[w] * dot;
+      for (int k = 0; k < 4; k++) {
+        float4 q = q8x4_to_float(words[k]);
+        dot += q.x * a[k].x + q.y * a[k].y + q.z * a[k].z + q.w * a[k].w;
       }
+      acc[w] += s[w] * dot;
     }
   }
 #pragma unroll
   for (int w = 0; w < W; w++) {
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-      float sum = warp_sum(acc[w][r]);
-      if (lane == 0) partial[warp][w][r] = sum;
-    }
+    float sum = warp_sum(acc[w]);
+    if (lane == 0) partial[warp][w] = sum;
   }
   __syncthreads();
-  if (threadIdx.x < W * R) {
-    int w = threadIdx.x / R, r = threadIdx.x % R;
+  if (threadIdx.x < W) {
     float sum = 0.f;
 #pragma unroll
-    for (int i = 0; i < Q8_WARPS; i++) sum += partial[i][w][r];
-    sums[w][r] = sum;
+    for (int i = 0; i < Q8_WARPS; i++) sum += partial[i][threadIdx.x];
+    sums[threadIdx.x] = sum;
   }
   __syncthreads();  // sums are complete, and partial may be used again
 }
 
-template <int R>
 __device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
                                               int out, int row0, bool accumulate) {
-  __shared__ float sums[Q8_ROWS][R];
-  q8_block_dots<R>(qs, scales, x, in, out, row0, sums);
-  if (threadIdx.x < Q8_ROWS * R) {
-    int w = threadIdx.x / R, r = threadIdx.x % R;
-    size_t at = (size_t)r * out + row0 + w;
-    if (row0 + w < out) y[at] = accumulate ? y[at] + sums[w][r] : sums[w][r];
+  __shared__ float sums[Q8_ROWS];
+  q8_block_dots(qs, scales, x, in, out, row0, sums);
+  if (threadIdx.x < Q8_ROWS && row0 + threadIdx.x < out) {
+    float* at = y + row0 + threadIdx.x;
+    *at = accumulate ? *at + sums[threadIdx.x] : sums[threadIdx.x];
   }
 }
 
-// gemv_q8_0_R: R activation rows (1 to 4, one kernel each so that one token's kernel is not sized by
-// four's registers); in % 32 == 0; with `accumulate` the product is added to y. The host launches
-// ceil(out / Q8_ROWS) blocks of Q8_WARPS warps.
-#define GEMV_Q8_0_KERNEL(R, BOUNDS)                                                                                \
-  extern "C" __global__ void BOUNDS gemv_q8_0_##R(                                                                 \
-      float* y, const int8_t* qs, const __half* scales, const float* x, int in, int out, int accumulate) {         \
-    q8_gemv_block<R>(y, qs, scales, x, in, out, blockIdx.x * Q8_ROWS, accumulate != 0);                            \
-  }
-
-// Two to four rows keep the compiler's registers: at 64 they would spill hundreds of bytes.
-GEMV_Q8_0_KERNEL(1, Q8_BOUNDS)
-GEMV_Q8_0_KERNEL(2, __launch_bounds__(Q8_WARPS * 32))
-GEMV_Q8_0_KERNEL(3, __launch_bounds__(Q8_WARPS * 32))
-GEMV_Q8_0_KERNEL(4, __launch_bounds__(Q8_WARPS * 32))
+// y = W x for one activation row; in % 32 == 0; with `accumulate` the product is added to y. Chunks of 2
+// to 4 tokens take the dequantizing GEMM path, as Q4_0's and Q4_K's do, which keeps the fatbin small.
+// The host launches ceil(out / Q8_ROWS) blocks of Q8_WARPS warps.
+extern "C" __global__ void Q8_BOUNDS gemv_q8_0_1(float* y, const int8_t* qs, const __half* scales, const float* x,
+                                                 int in, int out, int accumulate) {
+  q8_gemv_block(y, qs, scales, x, in, out, blockIdx.x * Q8_ROWS, accumulate != 0);
+}
 
 // One token's q, k and v in one launch (as gemv3_bf16): blocks [0, b0) take W0's rows, the next b1
 // W1's, then W2's, b_i = ceil(out_i / Q8_ROWS).
@@ -140,12 +121,12 @@ extern "C" __global__ void Q8_BOUNDS gemv3_q8_0(
     const __half* s1, const __half* s2, const float* x, int in, int out0, int out1, int out2) {
   int b = blockIdx.x, b0 = (out0 + Q8_ROWS - 1) / Q8_ROWS, b1 = (out1 + Q8_ROWS - 1) / Q8_ROWS;
   if (b < b0) {
-    q8_gemv_block<1>(y0, q0, s0, x, in, out0, b * Q8_ROWS, false);
+    q8_gemv_block(y0, q0, s0, x, in, out0, b * Q8_ROWS, false);
   } else if ((b -= b0) < b1) {
-    q8_gemv_block<1>(y1, q1, s1, x, in, out1, b * Q8_ROWS, false);
+    q8_gemv_block(y1, q1, s1, x, in, out1, b * Q8_ROWS, false);
   } else {
     b -= b1;
-    q8_gemv_block<1>(y2, q2, s2, x, in, out2, b * Q8_ROWS, false);
+    q8_gemv_block(y2, q2, s2, x, in, out2, b * Q8_ROWS, false);
   }
 }
 
@@ -154,13 +135,13 @@ extern "C" __global__ void Q8_BOUNDS gemv3_q8_0(
 extern "C" __global__ void Q8_BOUNDS gemv_swiglu_q8_0(
     float* y, const int8_t* qg, const __half* sg, const int8_t* qu, const __half* su, const float* x, int in,
     int out) {
-  __shared__ float g[Q8_ROWS][1], u[Q8_ROWS][1];
+  __shared__ float g[Q8_ROWS], u[Q8_ROWS];
   int row0 = blockIdx.x * Q8_ROWS;
-  q8_block_dots<1>(qg, sg, x, in, out, row0, g);
-  q8_block_dots<1>(qu, su, x, in, out, row0, u);
+  q8_block_dots(qg, sg, x, in, out, row0, g);
+  q8_block_dots(qu, su, x, in, out, row0, u);
   if (threadIdx.x < Q8_ROWS && row0 + threadIdx.x < out) {
-    float a = g[threadIdx.x][0];
-    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x][0];
+    float a = g[threadIdx.x];
+    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x];
   }
 }
 

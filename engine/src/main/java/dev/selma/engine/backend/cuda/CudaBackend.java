@@ -38,12 +38,28 @@ public final class CudaBackend implements Backend {
   public static final int KV_PAGE_TOKENS = CudaKvCache.PAGE;
   /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
   private static final int GEMV_ROWS = 4;
-  /** Weight rows and threads of one block of gemv_q8_0_R (Q8_ROWS and Q8_WARPS in q8_0.cu). */
+  /** Weight rows and threads of one block of q8_0.cu's GEMVs (Q8_ROWS and Q8_WARPS there). */
   private static final int Q8_ROWS = 4, Q8_THREADS = 8 * 32;
-  /** The same of gemv_q4_0_1 (Q4_ROWS and Q4_WARPS in q4_0.cu). */
+  /** The same of q4_0.cu's GEMVs (Q4_ROWS and Q4_WARPS there). */
   private static final int Q4_ROWS = 4, Q4_THREADS = 8 * 32;
   /** The same of q4_k.cu's GEMVs (Q4K_ROWS and Q4K_WARPS there). */
   private static final int Q4K_ROWS = 4, Q4K_THREADS = 4 * 32;
+
+  /**
+   * The one-token GEMVs of a quantized type ({@code gemv_<stem>_1}, {@code gemv3_<stem>}, {@code
+   * gemv_swiglu_<stem>}): weight rows and threads of a block.
+   */
+  private record QuantizedGemv(String stem, int rows, int threads) {
+    /** Those of {@code type}, or null where it has none. */
+    static QuantizedGemv of(GgmlType type) {
+      return switch (type) {
+        case Q8_0 -> new QuantizedGemv("q8_0", Q8_ROWS, Q8_THREADS);
+        case Q4_0 -> new QuantizedGemv("q4_0", Q4_ROWS, Q4_THREADS);
+        case Q4_K -> new QuantizedGemv("q4_k", Q4K_ROWS, Q4K_THREADS);
+        default -> null;
+      };
+    }
+  }
 
   private final CudaOptions options;
   private final CudaDevice device;
@@ -422,17 +438,17 @@ public final class CudaBackend implements Backend {
     CudaWeight[] ws = {(CudaWeight) wq, (CudaWeight) wk, (CudaWeight) wv};
     int tokens = in.rows();
     boolean oneLaunch = tokens >= 1 && tokens <= GEMV_ROWS && in.cols() % 8 == 0;
-    boolean q8 = tokens == 1, q4k = tokens == 1;
+    boolean sameType = true;
     for (int i = 0; i < 3; i++) {
       checkProduct(outs[i], in, ws[i]);
       oneLaunch &= ws[i].type() == GgmlType.BF16;
-      q8 &= ws[i].type() == GgmlType.Q8_0;
-      q4k &= ws[i].type() == GgmlType.Q4_K;
+      sameType &= ws[i].type() == ws[0].type();
     }
-    if (q8 || q4k) {
-      int rows = q8 ? Q8_ROWS : Q4K_ROWS;
+    QuantizedGemv quantized = tokens == 1 && sameType ? QuantizedGemv.of(ws[0].type()) : null;
+    if (quantized != null) {
+      int rows = quantized.rows();
       int blocks = ceilDiv(ws[0].rows(), rows) + ceilDiv(ws[1].rows(), rows) + ceilDiv(ws[2].rows(), rows);
-      device.launch(q8 ? "gemv3_q8_0" : "gemv3_q4_k", blocks, 1, q8 ? Q8_THREADS : Q4K_THREADS, 0, outs[0].address(),
+      device.launch("gemv3_" + quantized.stem(), blocks, 1, quantized.threads(), 0, outs[0].address(),
           outs[1].address(), outs[2].address(), ws[0].address(), ws[1].address(), ws[2].address(), ws[0].scales(),
           ws[1].scales(), ws[2].scales(), in.address(), in.cols(), ws[0].rows(), ws[1].rows(), ws[2].rows());
       return;
@@ -460,7 +476,10 @@ public final class CudaBackend implements Backend {
 
   /** Whether {@link #product} multiplies {@code tokens} rows by {@code w} with a bf16 GEMM (not a GEMV, not fp32). */
   private static boolean viaGemm(CudaWeight w, int tokens) {
-    return tokens > GEMV_ROWS && w.type() != GgmlType.F32;
+    if (w.type() == GgmlType.F32) {
+      return false;
+    }
+    return CudaWeight.keptQuantized(w.type()) ? tokens > 1 : tokens > GEMV_ROWS || w.cols() % 8 != 0;
   }
 
   /**
@@ -476,15 +495,11 @@ public final class CudaBackend implements Backend {
     if (w.type() == GgmlType.F32) {
       device.timed("cublasGemmEx", () -> cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(),
           w.cols(), Cublas.CUDA_R_32F, accumulate));
-    } else if (w.type() == GgmlType.Q8_0 && tokens <= GEMV_ROWS) {
-      // Decode: q8_0.cu reads the quants and scales, about half the bytes of bf16.
-      device.launch("gemv_q8_0_" + tokens, ceilDiv(w.rows(), Q8_ROWS), 1, Q8_THREADS, 0, o.address(), w.address(),
-          w.scales(), in.address(), w.cols(), w.rows(), add);
-    } else if ((w.type() == GgmlType.Q4_0 || w.type() == GgmlType.Q4_K) && tokens == 1) {
-      // Decode: q4_0.cu and q4_k.cu read about a quarter of bf16's bytes.
-      boolean k = w.type() == GgmlType.Q4_K;
-      device.launch("gemv_" + CudaWeight.stem(w.type()) + "_1", ceilDiv(w.rows(), k ? Q4K_ROWS : Q4_ROWS), 1,
-          k ? Q4K_THREADS : Q4_THREADS, 0, o.address(), w.address(), w.scales(), in.address(), w.cols(), w.rows(), add);
+    } else if (tokens == 1 && CudaWeight.keptQuantized(w.type())) {
+      // Decode: q8_0.cu reads about half of bf16's bytes, q4_0.cu and q4_k.cu about a quarter.
+      QuantizedGemv q = QuantizedGemv.of(w.type());
+      device.launch("gemv_" + q.stem() + "_1", ceilDiv(w.rows(), q.rows()), 1, q.threads(), 0, o.address(),
+          w.address(), w.scales(), in.address(), w.cols(), w.rows(), add);
     } else if (CudaWeight.keptQuantized(w.type())) {
       // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
       long n = (long) w.rows() * w.cols();
@@ -525,13 +540,11 @@ public final class CudaBackend implements Backend {
     CudaActivations g = (CudaActivations) gate, in = (CudaActivations) x;
     CudaWeight wg = (CudaWeight) wGate, wu = (CudaWeight) wUp;
     int tokens = in.rows();
-    boolean q8 = wg.type() == GgmlType.Q8_0 && wu.type() == GgmlType.Q8_0;
-    boolean q4k = wg.type() == GgmlType.Q4_K && wu.type() == GgmlType.Q4_K;
-    if (tokens == 1 && (q8 || q4k) && wg.rows() == wu.rows() && wg.cols() == wu.cols()) {
+    QuantizedGemv quantized = tokens == 1 && wg.type() == wu.type() ? QuantizedGemv.of(wg.type()) : null;
+    if (quantized != null && wg.rows() == wu.rows() && wg.cols() == wu.cols()) {
       check(in.cols() == wg.cols() && g.cols() == wg.rows() && g.rows() >= 1, "matmulSwiglu shapes");
-      device.launch(q8 ? "gemv_swiglu_q8_0" : "gemv_swiglu_q4_k", ceilDiv(wg.rows(), q8 ? Q8_ROWS : Q4K_ROWS), 1,
-          q8 ? Q8_THREADS : Q4K_THREADS, 0, g.address(), wg.address(), wg.scales(), wu.address(), wu.scales(),
-          in.address(), wg.cols(), wg.rows());
+      device.launch("gemv_swiglu_" + quantized.stem(), ceilDiv(wg.rows(), quantized.rows()), 1, quantized.threads(), 0,
+          g.address(), wg.address(), wg.scales(), wu.address(), wu.scales(), in.address(), wg.cols(), wg.rows());
       return;
     }
     if (viaGemm(wg, tokens) && viaGemm(wu, tokens)) {
