@@ -1,16 +1,18 @@
-// Times the tensor-core prefill attention (attention_tc.cu) and the key rotation it reads
-// (rope_keys.cu) alone, on synthetic plans of Llama-3-8B's attention shapes (32 query heads, 8 KV
+// Times the tensor-core prefill attention (attention_tc.cu, and on Hopper attention_wgmma.cu) and the
+// key rotation it reads (rope_keys.cu) alone, on synthetic plans of Llama-3-8B's attention shapes (32 query heads, 8 KV
 // heads of width 128, bf16 pages, blocks of 64), and checks the output against a plain fp32 kernel on
 // a sample of work items. Prints a table and writes JSON (argv[1], default attention_tc_bench.json).
 //
 // Built on the GPU machine beside the sources, so that a variant of a kernel file is measured
 // without the Java engine (-DHEAD_DIM=64 for width 64, -DINTERLEAVED=1 for pairs (2i, 2i + 1)):
-//   nvcc -O3 -std=c++17 -arch=sm_90a -I engine/src/main/cuda -o /tmp/atb tools/kernel-bench/attention_tc_bench.cu
+//   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I engine/src/main/cuda -o /tmp/atb \
+//     tools/kernel-bench/attention_tc_bench.cu
 //   /tmp/atb out.json
 // Plans: `dense S N` is a chunk of N queries at token S reading every earlier key (one tile);
 // `select S N` is select-and-merge's plan for the same chunk with tiles of 256 queries (merge 4),
 // one sink block, 4 window blocks and 119 chosen blocks per tile and KV head, positions re-indexed.
 #include "attention_tc.cu"
+#include "attention_wgmma.cu"
 #include "rope_keys.cu"
 #include "fill.cu"
 
@@ -21,14 +23,7 @@
 #include <string>
 #include <vector>
 
-#define CHECK(x)                                                                              \
-  do {                                                                                        \
-    cudaError_t err_ = (x);                                                                   \
-    if (err_ != cudaSuccess) {                                                                \
-      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(err_));   \
-      exit(1);                                                                                \
-    }                                                                                         \
-  } while (0)
+#include "check.cuh"
 
 #ifndef HEAD_DIM
 #define HEAD_DIM 128
@@ -39,6 +34,7 @@
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
 #define TC_KERNEL CAT(attention_tc_bf16_d, HEAD_DIM)
+#define WG_KERNEL CAT(attention_wgmma_bf16_d, HEAD_DIM)
 static const int D = HEAD_DIM, QH = 32, KVH = 8, GROUP = 4, BS = 64, PAIRS_PER_LANE = HEAD_DIM / 64;
 
 struct Plan {
@@ -129,7 +125,7 @@ __global__ void reference(float* out, const float* q, int q_cols, int chunk_star
   for (int j = 0; j < PAIRS_PER_LANE; j++) {
     int i = lane + 32 * j, a = rope_first(rope, half, i), b = rope_second(rope, half, i);
     float c, s;
-    rope_cos_sin(rope, half, i, token + shift[e], &c, &s);
+    rope_cos_sin(rope, half, i, (long long)(token + shift[e]), &c, &s);
     qv[2 * j] = qr[a] * c - qr[b] * s;
     qv[2 * j + 1] = qr[b] * c + qr[a] * s;
   }
@@ -144,7 +140,7 @@ __global__ void reference(float* out, const float* q, int q_cols, int chunk_star
     for (int j = 0; j < PAIRS_PER_LANE; j++) {
       int i = lane + 32 * j, a = rope_first(rope, half, i), b = rope_second(rope, half, i);
       float c, s, k0 = __bfloat162float(k[a]), k1 = __bfloat162float(k[b]);
-      rope_cos_sin(rope, half, i, logical, &c, &s);
+      rope_cos_sin(rope, half, i, (long long)logical, &c, &s);
       dot += qv[2 * j] * (k0 * c - k1 * s) + qv[2 * j + 1] * (k1 * c + k0 * s);
     }
     float x = warp_sum(dot) * scale, mn = fmaxf(m, x), c = expf(m - mn), pk = expf(x - mn);
@@ -212,11 +208,13 @@ int main(int argc, char** argv) {
   fill_uniform_f32<<<1024, 256>>>(q, (long long)chunk * q_cols, 2, 0.f, 2.f);
   int smem = 2 * (TC_ROWS * (D + TC_PAD) + 4 * TC_KEYS * (D + TC_PAD)) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
   CHECK(cudaFuncSetAttribute(TC_KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  int wg_smem = 2 * (WG_ROWS * D + 4 * WG_KEYS * D) + 4 * (2 * WG_KEYS + 2 * WG_ROWS) + 1024;
+  CHECK(cudaFuncSetAttribute(WG_KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, wg_smem));
 
   FILE* js = fopen(json, "w");
   fprintf(js, "[\n");
-  printf("| plan | start | queries | items | keys/entry | rope_keys ms | attention ms | TFLOP/s | max err |\n");
-  printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  printf("| plan | start | queries | items | keys/entry | rope_keys ms | kernel | attention ms | TFLOP/s | max err |\n");
+  printf("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n");
   for (size_t pi = 0; pi < plans.size(); pi++) {
     Plan& p = plans[pi];
     int *items = upload(p.items), *offsets = upload(p.offsets), *blocks = upload(p.blocks),
@@ -240,11 +238,17 @@ int main(int argc, char** argv) {
           rotated, nullptr, row_base, 0, pages, value_offset, 0, KVH, D, offsets, blocks, positions, BS, p.key_length,
           0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED);
     };
-    auto attention_launch = [&] {
-      TC_KERNEL<<<nitems, TC_WARPS * 32, smem>>>(
-          out, q, q_cols, p.start, pages, value_offset, 0, KVH, GROUP, items, 0, offsets, blocks, positions, shift, BS,
-          p.key_length, 0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED, scale, rotated, nullptr,
-          row_base);
+    auto attention_launch = [&](bool wgmma) {
+      if (wgmma)
+        WG_KERNEL<<<nitems, WG_THREADS, wg_smem>>>(
+            out, q, q_cols, p.start, pages, value_offset, 0, KVH, GROUP, items, 0, offsets, blocks, positions, shift,
+            BS, p.key_length, 0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED, scale, rotated,
+            nullptr, row_base);
+      else
+        TC_KERNEL<<<nitems, TC_WARPS * 32, smem>>>(
+            out, q, q_cols, p.start, pages, value_offset, 0, KVH, GROUP, items, 0, offsets, blocks, positions, shift,
+            BS, p.key_length, 0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED, scale, rotated,
+            nullptr, row_base);
     };
     cudaEvent_t e0, e1;
     CHECK(cudaEventCreate(&e0));
@@ -262,38 +266,44 @@ int main(int argc, char** argv) {
       CHECK(cudaEventElapsedTime(&ms, e0, e1));
       return ms / reps;
     };
-    float rope_ms = time(rope_launch), att_ms = time(attention_launch);
-    CHECK(cudaGetLastError());
+    float rope_ms = time(rope_launch);
     // Reference on every 13th item.
     int stride = 13, sampled = (nitems + stride - 1) / stride;
     reference<<<dim3(sampled, TC_ROWS / 32), 1024>>>(ref, q, q_cols, p.start, pages, value_offset, items, offsets, blocks,
                                          positions, shift, p.key_length, rope, scale, stride);
     CHECK(cudaDeviceSynchronize());
     std::vector<float> a((size_t)chunk * q_cols), b((size_t)chunk * q_cols);
-    CHECK(cudaMemcpy(a.data(), out, a.size() * 4, cudaMemcpyDeviceToHost));
     CHECK(cudaMemcpy(b.data(), ref, b.size() * 4, cudaMemcpyDeviceToHost));
-    double err = 0, mag = 0;
-    for (int s = 0; s < sampled; s++) {
-      int it = s * stride, e = p.items[5 * it], t0 = p.items[5 * it + 1], nt = p.items[5 * it + 2];
-      for (int t = t0; t < t0 + nt; t++)
-        for (int g = 0; g < GROUP; g++) {
-          size_t row = (size_t)(t - p.start) * q_cols + (size_t)((e % KVH) * GROUP + g) * D;
-          for (int d = 0; d < D; d++) {
-            err = std::max(err, (double)std::fabs(a[row + d] - b[row + d]));
-            mag = std::max(mag, (double)std::fabs(b[row + d]));
+    for (int wgmma = 0; wgmma < 2; wgmma++) {
+      const char* kernel = wgmma ? "wgmma" : "mma.sync";
+      CHECK(cudaMemset(out, 0xFF, (size_t)chunk * q_cols * 4));  // NaN: a row the kernel misses fails the check
+      float att_ms = time([&] { attention_launch(wgmma); });
+      CHECK(cudaGetLastError());
+      CHECK(cudaMemcpy(a.data(), out, a.size() * 4, cudaMemcpyDeviceToHost));
+      double err = 0, mag = 0;
+      for (int s = 0; s < sampled; s++) {
+        int it = s * stride, e = p.items[5 * it], t0 = p.items[5 * it + 1], nt = p.items[5 * it + 2];
+        for (int t = t0; t < t0 + nt; t++)
+          for (int g = 0; g < GROUP; g++) {
+            size_t row = (size_t)(t - p.start) * q_cols + (size_t)((e % KVH) * GROUP + g) * D;
+            for (int d = 0; d < D; d++) {
+              double diff = std::fabs(a[row + d] - b[row + d]);
+              err = std::isnan(diff) ? INFINITY : std::max(err, diff);
+              mag = std::max(mag, (double)std::fabs(b[row + d]));
+            }
           }
-        }
-    }
-    double tflops = 4.0 * D * pairs / (att_ms * 1e-3) / 1e12, rel = err / mag;
-    printf("| %s | %d | %d | %d | %d | %.3f | %.3f | %.1f | %.2e |\n", p.name.c_str(), p.start, p.chunk, nitems,
-           max_keys, rope_ms, att_ms, tflops, rel);
-    fprintf(js, "%s  {\"plan\": \"%s\", \"start\": %d, \"queries\": %d, \"rope_keys_ms\": %.4f, \"attention_ms\": %.4f, "
-                "\"tflops\": %.2f, \"max_rel_err\": %.3e}",
-            pi ? ",\n" : "", p.name.c_str(), p.start, p.chunk, rope_ms, att_ms, tflops, rel);
-    if (rel > 2e-2) {
-      fprintf(stderr, "%s at %d: output differs from the reference by %.3e of its largest value\n", p.name.c_str(),
-              p.start, rel);
-      return 1;
+      }
+      double tflops = 4.0 * D * pairs / (att_ms * 1e-3) / 1e12, rel = err / mag;
+      printf("| %s | %d | %d | %d | %d | %.3f | %s | %.3f | %.1f | %.2e |\n", p.name.c_str(), p.start, p.chunk, nitems,
+             max_keys, rope_ms, kernel, att_ms, tflops, rel);
+      fprintf(js, "%s  {\"plan\": \"%s\", \"start\": %d, \"queries\": %d, \"kernel\": \"%s\", \"rope_keys_ms\": %.4f, "
+                  "\"attention_ms\": %.4f, \"tflops\": %.2f, \"max_rel_err\": %.3e}",
+              pi || wgmma ? ",\n" : "", p.name.c_str(), p.start, p.chunk, kernel, rope_ms, att_ms, tflops, rel);
+      if (!(rel <= 2e-2)) {
+        fprintf(stderr, "%s, %s at %d: output differs from the reference by %.3e of its largest value\n", kernel,
+                p.name.c_str(), p.start, rel);
+        return 1;
+      }
     }
     cudaFree(items), cudaFree(offsets), cudaFree(blocks), cudaFree(positions), cudaFree(shift), cudaFree(row_base),
         cudaFree(rotated);

@@ -30,21 +30,13 @@
 // k), then the same at k + 8; B registers b0, b1 hold (k 2(l%4)..+1, column l/4) and the same at k + 8.
 #include <math_constants.h>
 #include <type_traits>
-#include "attention.cuh"
-#include "kv_layout.cuh"
-#include "rope.cuh"
+#include "tensor_core.cuh"
 
 #define TC_WARPS 4
 #define TC_MT 2  // 16-row tiles a warp
 #define TC_ROWS (16 * TC_MT * TC_WARPS)
 #define TC_KEYS 64
 #define TC_PAD 8  // bf16 elements after each shared row: rows of 16-byte multiples that shift banks
-
-// 16 bytes from global to shared memory without passing through registers; zeros when !valid.
-__device__ __forceinline__ void copy16_async(void* dst, const void* src, bool valid) {
-  unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
-}
 
 // Four 8x8 bf16 matrices from shared memory; lane l gives the address of row l % 8 of matrix l / 8.
 __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* row) {
@@ -70,11 +62,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<unsigned*>(&v);
-}
-
 template <int D>
 __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_start, const long long* pages,
                           long long value_offset, int layer, int kv_heads, int group, const int* items,
@@ -82,8 +69,7 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
                           const int* query_shift, int block_size, int key_length, PositionMap map, RopeTables rope,
                           float scale, const __nv_bfloat16* rotated, const __nv_bfloat16* values,
                           const int* row_base) {
-  constexpr int LD = D + TC_PAD, HALF = D / 2, KS = D / 16, NT = TC_KEYS / 8, OT = D / 8;
-  constexpr int V8 = D / 8;  // 16-byte pieces of a row
+  constexpr int LD = D + TC_PAD, KS = D / 16, NT = TC_KEYS / 8, OT = D / 8;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   __nv_bfloat16* qs = (__nv_bfloat16*)smem_raw;
   __nv_bfloat16* ks = qs + TC_ROWS * LD;
@@ -91,34 +77,13 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   int* ktok = (int*)(vs + 2 * TC_KEYS * LD);
   int* qtok = ktok + 2 * TC_KEYS;
   int* qpos = qtok + TC_ROWS;
+  // Shared rows of LD bf16 (16-byte multiples that shift banks): the byte of a row's element.
+  auto padded = [](int r, int col) { return 2 * (r * LD + col); };
 
-  const int* item = items + ATT_ITEM_INTS * (first_item + blockIdx.x);
-  int e = item[0], t0 = item[1], nt = item[2], g0 = item[3], ng = item[4];
-  int kv_head = e % kv_heads, rows = nt * ng;
+  TcItem it = tc_item(items, first_item, kv_heads);
   int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-
-  if (tid < TC_ROWS) {
-    bool valid = tid < rows;
-    qtok[tid] = valid ? t0 + tid / ng : -1;  // -1: a padding row sees no key
-    qpos[tid] = valid ? t0 + tid / ng + query_shift[e] : 0;
-  }
-  __syncthreads();
-  // Queries carry the scores' scale, log2(e) / sqrt(d), so that scores come out of the products ready for exp2.
-  const float scale_log2 = scale * 1.4426950408889634f;
-  for (int idx = tid; idx < TC_ROWS * HALF; idx += blockDim.x) {
-    int r = idx / HALF, i = idx % HALF;
-    int a = rope_first(rope, HALF, i), b = rope_second(rope, HALF, i);
-    float x0 = 0.f, x1 = 0.f;
-    if (r < rows) {
-      const float* qr = q + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + r % ng) * D;
-      float c, s;
-      rope_cos_sin(rope, HALF, i, map.neighbour(qpos[r]), &c, &s);
-      x0 = (qr[a] * c - qr[b] * s) * scale_log2;
-      x1 = (qr[b] * c + qr[a] * s) * scale_log2;
-    }
-    qs[r * LD + a] = __float2bfloat16_rn(x0);
-    qs[r * LD + b] = __float2bfloat16_rn(x1);
-  }
+  tc_load_queries<TC_ROWS, D>(it, q, q_cols, chunk_start, group, query_shift, map, rope, scale, qtok, qpos,
+                              smem_raw, padded);
   __syncthreads();
   constexpr int MT = TC_MT, WR = 16 * MT;  // the warp's rows: WR from row warp * WR
   float o[MT][OT][4];
@@ -141,74 +106,18 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   // whose last key is not after the warp's first query needs no mask.
   int warp_first_q = qtok[warp * WR];
 
-  int from = key_offsets[e], to = key_offsets[e + 1];
-  int total = (to - from) * block_size;  // an entry lists fewer than 2^31 keys
-  int last_query = t0 + nt - 1;
-  bool pow2 = (block_size & (block_size - 1)) == 0;
-  int block_shift = __ffs(block_size) - 1;
-  // The token of the entry's f-th key (f < total), INT_MAX past the cache's length.
-  auto key_token = [&](int f) {
-    int b = pow2 ? f >> block_shift : f / block_size;
-    int t = key_blocks[from + b] * block_size + (f - b * block_size);
-    return t < key_length ? t : INT_MAX;
-  };
-  const __nv_bfloat16* krot = rotated + (size_t)row_base[e] * D;
-  const __nv_bfloat16* vrows = values == nullptr ? nullptr : values + (size_t)row_base[e] * D;
-  // Whether step c has a key the item's queries may see (keys come in token order).
-  auto live = [&](int c) { return c * TC_KEYS < total && key_token(c * TC_KEYS) <= last_query; };
-  // Starts copying step c's keys and values into buffer c & 1 and records their tokens.
-  // When blocks are whole steps, a step's keys are consecutive tokens of one block and one page (a page's
-  // KV_PAGE tokens are a multiple of TC_KEYS): one lookup for the step instead of one per key.
-  bool whole = block_size % TC_KEYS == 0;
-  // A thread copies the same 16-byte piece of keys sj, sj + KEY_STRIDE, ... of every step.
-  constexpr int KEY_STRIDE = TC_WARPS * 32 / V8, PER_THREAD = TC_KEYS / KEY_STRIDE;
-  int sj = tid / V8, piece = (tid % V8) * 8;
+  auto keys = tc_keys<D, TC_KEYS, TC_WARPS * 32>(it, pages, value_offset, layer, kv_heads, key_offsets, key_blocks,
+                                                 block_size, key_length, rotated, values, row_base);
   auto stage = [&](int c) {
-    int buf = c & 1, f0 = c * TC_KEYS;
-    __nv_bfloat16* kdst = ks + (buf * TC_KEYS + sj) * LD + piece;
-    __nv_bfloat16* vdst = vs + (buf * TC_KEYS + sj) * LD + piece;
-    if (whole) {
-      int b = pow2 ? f0 >> block_shift : f0 / block_size;
-      int first_token = key_blocks[from + b] * block_size + (f0 - b * block_size);
-      const __nv_bfloat16* first_value =
-          vrows != nullptr ? vrows + (size_t)f0 * D
-                           : kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D, kv_head, first_token);
-#pragma unroll
-      for (int it = 0; it < PER_THREAD; it++) {
-        int j = sj + it * KEY_STRIDE;
-        bool valid = f0 + j < total && first_token + j < key_length;
-        if (piece == 0) ktok[buf * TC_KEYS + j] = valid ? first_token + j : INT_MAX;
-        copy16_async(kdst + it * KEY_STRIDE * LD, valid ? krot + (size_t)(f0 + j) * D + piece : krot, valid);
-        copy16_async(vdst + it * KEY_STRIDE * LD, valid ? first_value + j * D + piece : krot, valid);
-      }
-    } else {
-#pragma unroll
-      for (int it = 0; it < PER_THREAD; it++) {
-        int j = sj + it * KEY_STRIDE, f = f0 + j;
-        int token = f < total ? key_token(f) : INT_MAX;
-        bool valid = token != INT_MAX;
-        if (piece == 0) ktok[buf * TC_KEYS + j] = token;
-        const __nv_bfloat16* v = !valid             ? krot
-                                 : vrows != nullptr ? vrows + (size_t)f * D + piece
-                                                    : kv_row<__nv_bfloat16>(pages, value_offset, layer, kv_heads, D,
-                                                                            kv_head, token) + piece;
-        copy16_async(kdst + it * KEY_STRIDE * LD, valid ? krot + (size_t)f * D + piece : krot, valid);
-        copy16_async(vdst + it * KEY_STRIDE * LD, v, valid);
-      }
-    }
-    asm volatile("cp.async.commit_group;\n" ::);
-  };
-  if (live(0)) stage(0);
-
-  for (int c = 0; live(c); c++) {
     int buf = c & 1;
-    __syncthreads();  // step c-1 is done with buffer (c+1) & 1
-    if (live(c + 1)) {
-      stage(c + 1);
-      asm volatile("cp.async.wait_group 1;\n" ::);
-    } else {
-      asm volatile("cp.async.wait_group 0;\n" ::);
-    }
+    keys.stage(c, (unsigned char*)(ks + buf * TC_KEYS * LD), (unsigned char*)(vs + buf * TC_KEYS * LD),
+               ktok + buf * TC_KEYS, [&](int j, int p) { return padded(j, 8 * p); });
+  };
+  if (keys.live(0)) stage(0);
+
+  for (int c = 0; keys.live(c); c++) {
+    int buf = c & 1;
+    keys.turn(c, stage);
     __syncthreads();  // step c's keys, values and tokens are in shared memory
     const __nv_bfloat16* kb_s = ks + buf * TC_KEYS * LD;
     const __nv_bfloat16* vb_s = vs + buf * TC_KEYS * LD;
@@ -333,9 +242,10 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       int r = warp * WR + t * 16 + (lane >> 2) + 8 * h;
-      if (r >= rows) continue;
+      if (r >= it.rows) continue;
       float inv = sum > 0.f ? 1.f / sum : 0.f;
-      float* dst = out + (size_t)(t0 + r / ng - chunk_start) * q_cols + (size_t)(kv_head * group + g0 + r % ng) * D;
+      float* dst = out + (size_t)(it.t0 + r / it.ng - chunk_start) * q_cols +
+                   (size_t)(it.kv_head * group + it.g0 + r % it.ng) * D;
 #pragma unroll
       for (int n = 0; n < OT; n++)
         *reinterpret_cast<float2*>(dst + n * 8 + 2 * (lane & 3)) =
@@ -343,22 +253,6 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     }
 }
 
-// Items [first_item, first_item + gridDim.x) of the plan's work list. BLOCKS_PER_SM bounds registers so
-// that two blocks fit a multiprocessor (at width 128 ptxas spills a few bytes: measured, it pays).
-#define ATTENTION_TC_KERNEL(NAME, D, BLOCKS_PER_SM)                                                               \
-  extern "C" __global__ void __launch_bounds__(TC_WARPS * 32, BLOCKS_PER_SM) NAME(                                \
-      float* out, const float* q, int q_cols, int chunk_start, const long long* pages, long long value_offset,      \
-      int layer, int kv_heads, int group, const int* items, int first_item, const int* key_offsets,                \
-      const int* key_blocks, const int* key_positions, const int* query_shift, int block_size, int key_length,     \
-      int period, const float* lo_cos, const float* lo_sin, const float* hi_cos, const float* hi_sin,              \
-      float rope_factor, int interleaved, float scale, const __nv_bfloat16* rotated, const __nv_bfloat16* values, \
-      const int* row_base) {                                                                                       \
-    PositionMap map{1, 0, period};                                                                                 \
-    RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
-    attend_tc<D>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, group, items, first_item,      \
-                 key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope, scale,    \
-                 rotated, values, row_base);                                                                       \
-  }
-
-ATTENTION_TC_KERNEL(attention_tc_bf16_d64, 64, 2)
-ATTENTION_TC_KERNEL(attention_tc_bf16_d128, 128, 2)
+// Two blocks a multiprocessor: at width 128 ptxas spills a few bytes to fit (measured, it pays).
+TC_ATTENTION_KERNEL(attention_tc_bf16_d64, attend_tc, 64, TC_WARPS * 32, 2)
+TC_ATTENTION_KERNEL(attention_tc_bf16_d128, attend_tc, 128, TC_WARPS * 32, 2)

@@ -11,7 +11,8 @@ import java.util.List;
  * The host side of attention on the GPU: plans a layer's attention with {@link AttentionPlanner}
  * (ranking select-and-merge's candidate blocks on the GPU when the planner asks), uploads the plan's
  * arrays with a list of work items, and launches a kernel that executes the plan: {@code
- * attention_tc.cu} on tensor cores for prefill chunks, {@code attention_decode.cu} for one token (both
+ * attention_tc.cu} on tensor cores for prefill chunks ({@code attention_wgmma.cu}'s on Hopper, compute
+ * capability 9.0), {@code attention_decode.cu} for one token (both
  * for bf16 pages, one position branch and head dimension 64 or 128), else {@code attention.cu}; the
  * decode kernels split the keys over several blocks and {@code attention_combine.cu} merges them.
  */
@@ -20,6 +21,8 @@ final class CudaAttention implements AutoCloseable {
   private static final int KEYS = 32, ROWS = 32, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
   // Shapes of attention_tc.cu.
   private static final int TC_ROWS = 128, TC_KEYS = 64, TC_THREADS = 128, TC_PAD = 8, TC_MIN_TOKENS = 16;
+  // attention_wgmma.cu: the same items and steps, two warpgroups.
+  private static final int WG_THREADS = 256;
   private static final int ROPE_KEYS_THREADS = 256;
   /**
    * Bytes of keys rotated once per plan entry (rope_keys.cu) that one launch of the tensor-core kernel
@@ -40,6 +43,8 @@ final class CudaAttention implements AutoCloseable {
   private final DeviceMemory memory;
   private final Staging staging;
   private final boolean specialisedAllowed;
+  /** Whether prefill's tensor-core kernel is attention_wgmma.cu's (sm_90a code, compute capability 9.0 only). */
+  private final boolean hopper;
   private RopeTables rope;
   private DeviceBuffer partials, scratch, rotatedKeys;
 
@@ -76,6 +81,7 @@ final class CudaAttention implements AutoCloseable {
     this.settle = settle;
     this.specialisedAllowed = specialised;
     this.device = device;
+    this.hopper = device.computeCapability() == 90;
     this.memory = memory;
     this.staging = staging;
   }
@@ -107,7 +113,7 @@ final class CudaAttention implements AutoCloseable {
     // fp8 pages: rope_keys.cu also writes each entry's values, scaled to bf16, beside its rotated keys.
     boolean scaledValues = element == CudaKvCache.Element.FP8;
     boolean tensorCores = specialisedAllowed && specialised && chunk >= TC_MIN_TOKENS
-        && tcSharedBytes(d) <= device.sharedMemoryOptIn();
+        && tensorCoreSharedBytes(d) <= device.sharedMemoryOptIn();
     // attention_decode.cu: groups up to 4 for every specialised page, up to 8 for bf16 of width 128; a
     // warp reads runs of 32 / (the kernel's group) keys, which must not straddle plan blocks.
     int decodeGroup = group <= 4 ? 4 : 8;
@@ -227,7 +233,8 @@ final class CudaAttention implements AutoCloseable {
             kvHeads, d, offsetsAt, blocksAt,
             positionsAt, plan.blockSize(), plan.keyLength(), map.period(), tables.loCos(), tables.loSin(),
             tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0);
-        device.launch("attention_tc_bf16_d" + d, b.items(), 1, TC_THREADS, tcSharedBytes(d),
+        device.launch((hopper ? "attention_wgmma_bf16_d" : "attention_tc_bf16_d") + d, b.items(), 1,
+            hopper ? WG_THREADS : TC_THREADS, tensorCoreSharedBytes(d),
             out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, group,
             itemsAt, b.firstItem(), offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(),
             map.period(), tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(),
@@ -328,12 +335,16 @@ final class CudaAttention implements AutoCloseable {
   }
 
   /**
-   * Shared memory of attention_tc.cu: bf16 queries (then probabilities), two buffers of keys and of
-   * values, then indices.
+   * Shared memory of the tensor-core kernel: bf16 queries, two buffers of keys and of values, then
+   * indices; attention_tc.cu pads each row, attention_wgmma.cu swizzles and aligns its tiles to 1,024 bytes.
    */
-  private static int tcSharedBytes(int d) {
+  private int tensorCoreSharedBytes(int d) {
+    int indices = 4 * (2 * TC_KEYS + 2 * TC_ROWS);
+    if (hopper) {
+      return 2 * (TC_ROWS * d + 4 * TC_KEYS * d) + indices + 1024;
+    }
     int ld = d + TC_PAD;
-    return 2 * (TC_ROWS * ld + 4 * TC_KEYS * ld) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
+    return 2 * (TC_ROWS * ld + 4 * TC_KEYS * ld) + indices;
   }
 
   /**
@@ -346,15 +357,16 @@ final class CudaAttention implements AutoCloseable {
         : "attention_" + element.suffix;
   }
 
-  /** Every attention kernel, for the shared-memory opt-in. */
-  static String[] kernels() {
+  /** Every attention kernel this device runs, for the shared-memory opt-in. */
+  String[] kernels() {
     java.util.List<String> names = new java.util.ArrayList<>(
         List.of(kernel(CudaKvCache.Element.F32, MAX_DIM), kernel(CudaKvCache.Element.FP8, MAX_DIM)));
     for (int width = 32; width <= MAX_DIM; width *= 2) {
       names.add(kernel(CudaKvCache.Element.BF16, width));
     }
-    names.add("attention_tc_bf16_d64");
-    names.add("attention_tc_bf16_d128");
+    String tensorCores = hopper ? "attention_wgmma_bf16_d" : "attention_tc_bf16_d";
+    names.add(tensorCores + 64);
+    names.add(tensorCores + 128);
     names.add("group_plan_blocks");
     return names.toArray(String[]::new);
   }

@@ -83,7 +83,7 @@ public final class CudaBackend implements Backend {
     // in fp32, whatever the pages hold (the specialised kernels multiply in bf16).
     this.attention = new CudaAttention(device, memory, staging,
         options.specialisedAttention() && options.precision() == CudaOptions.Precision.BF16, this::settleChoices);
-    for (String k : CudaAttention.kernels()) {
+    for (String k : attention.kernels()) {
       device.allowSharedMemory(k, device.sharedMemoryOptIn());
     }
   }

@@ -194,6 +194,11 @@ final class CudaDevice implements AutoCloseable {
     return sharedMemoryOptIn;
   }
 
+  /** 10 × major + minor: 90 for an H100 or H200, the one target with sm_90a code (wgmma) in the fatbin. */
+  int computeCapability() {
+    return computeCapability;
+  }
+
   Stream stream() {
     return stream;
   }
