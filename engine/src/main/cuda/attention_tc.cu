@@ -113,12 +113,15 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     keys.stage(c, (unsigned char*)(ks + buf * TC_KEYS * LD), (unsigned char*)(vs + buf * TC_KEYS * LD),
                ktok + buf * TC_KEYS, [&](int j, int p) { return padded(j, 8 * p); });
   };
-  if (keys.live(0)) stage(0);
+  bool live = keys.live(0);
+  if (live) stage(0);
 
-  for (int c = 0; keys.live(c); c++) {
+  for (int c = 0; live; c++) {
     int buf = c & 1;
-    keys.turn(c, stage);
-    __syncthreads();  // step c's keys, values and tokens are in shared memory
+    copies_landed();
+    __syncthreads();  // step c is in shared memory; step c - 1's buffer is free
+    live = keys.live(c + 1);
+    if (live) stage(c + 1);
     const __nv_bfloat16* kb_s = ks + buf * TC_KEYS * LD;
     const __nv_bfloat16* vb_s = vs + buf * TC_KEYS * LD;
     const int* kt = ktok + buf * TC_KEYS;

@@ -14,7 +14,7 @@
 
 #define WG_ROWS 128  // rows of a work item: as attention_tc.cu's TC_ROWS, so that plans' items serve both
 #define WG_KEYS 64
-#define WG_THREADS 256
+#define WG_THREADS 256  // the launch's block: two warpgroups; the key walk's copy stride assumes it
 
 // Device code for sm_90a alone (the host pass sees the kernels too, for tools/kernel-bench's launches).
 #if !defined(__CUDA_ARCH__) || (__CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL))
@@ -62,15 +62,18 @@ __device__ void attend_wgmma(float* out, const float* q, int q_cols, int chunk_s
     keys.stage(c, ks + buf * KV_BYTES, vs + buf * KV_BYTES, ktok + buf * WG_KEYS,
                [](int j, int p) { return swizzled(j, p, WG_KEYS); });
   };
-  if (keys.live(0)) stage(0);
+  bool live = keys.live(0);
+  if (live) stage(0);
 
   uint32_t q_at = base + wg * 64 * 128, k_at = base + Q_BYTES, v_at = k_at + 2 * KV_BYTES;
-  for (int c = 0; keys.live(c); c++) {
+  for (int c = 0; live; c++) {
     int buf = c & 1;
-    keys.turn(c, stage);
+    copies_landed();
     fence_async_shared();
-    __syncthreads();  // step c's keys, values and tokens are in shared memory
+    __syncthreads();  // step c is in shared memory; step c - 1's buffer is free
+    live = keys.live(c + 1);
     const int* kt = ktok + buf * WG_KEYS;
+    if (live) stage(c + 1);
     if (idle) continue;
 
     // S = Q K^T: the warpgroup's 64 rows of Q (A) and the step's keys (B), both K-major, D/16 products.

@@ -15,6 +15,11 @@ __device__ __forceinline__ void copy16_async(void* dst, const void* src, bool va
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
 }
 
+// Waits until this thread's cp.async copies have landed. The kernels walk keys with two buffers and one
+// barrier a step: after this and the barrier, step c's keys, values and tokens are everyone's, and every
+// thread is past step c - 1, so stage(c + 1) may refill its buffer while step c is computed.
+__device__ __forceinline__ void copies_landed() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<unsigned*>(&v);
@@ -127,20 +132,6 @@ struct TcKeys {
       }
     }
     asm volatile("cp.async.commit_group;\n" ::);
-  }
-
-  // The turn from step c - 1 to step c, with two buffers: once every thread is done with step c - 1's
-  // (a barrier), starts copying step c + 1 into it (stage(c + 1)) and waits for this thread's part of
-  // step c's copy. The caller's barrier then makes step c's keys, values and tokens everyone's.
-  template <typename Stage>
-  __device__ __forceinline__ void turn(int c, Stage stage) const {
-    __syncthreads();
-    if (live(c + 1)) {
-      stage(c + 1);
-      asm volatile("cp.async.wait_group 1;\n" ::);
-    } else {
-      asm volatile("cp.async.wait_group 0;\n" ::);
-    }
   }
 };
 

@@ -21,8 +21,8 @@ final class CudaAttention implements AutoCloseable {
   private static final int KEYS = 32, ROWS = 32, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
   // Shapes of attention_tc.cu.
   private static final int TC_ROWS = 128, TC_KEYS = 64, TC_THREADS = 128, TC_PAD = 8, TC_MIN_TOKENS = 16;
-  // attention_wgmma.cu: the same items and steps, two warpgroups.
-  private static final int WG_THREADS = 256;
+  // attention_wgmma.cu: items and steps of the same size (its WG_ROWS and WG_KEYS), two warpgroups.
+  private static final int WG_ROWS = TC_ROWS, WG_KEYS = TC_KEYS, WG_THREADS = 256;
   private static final int ROPE_KEYS_THREADS = 256;
   /**
    * Bytes of keys rotated once per plan entry (rope_keys.cu) that one launch of the tensor-core kernel
@@ -81,7 +81,7 @@ final class CudaAttention implements AutoCloseable {
     this.settle = settle;
     this.specialisedAllowed = specialised;
     this.device = device;
-    this.hopper = device.computeCapability() == 90;
+    this.hopper = device.computeCapability() == 90 && device.has("attention_wgmma_bf16_d128");
     this.memory = memory;
     this.staging = staging;
   }
@@ -339,12 +339,11 @@ final class CudaAttention implements AutoCloseable {
    * indices; attention_tc.cu pads each row, attention_wgmma.cu swizzles and aligns its tiles to 1,024 bytes.
    */
   private int tensorCoreSharedBytes(int d) {
-    int indices = 4 * (2 * TC_KEYS + 2 * TC_ROWS);
     if (hopper) {
-      return 2 * (TC_ROWS * d + 4 * TC_KEYS * d) + indices + 1024;
+      return 2 * (WG_ROWS * d + 4 * WG_KEYS * d) + 4 * (2 * WG_KEYS + 2 * WG_ROWS) + 1024;
     }
     int ld = d + TC_PAD;
-    return 2 * (TC_ROWS * ld + 4 * TC_KEYS * ld) + indices;
+    return 2 * (TC_ROWS * ld + 4 * TC_KEYS * ld) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
   }
 
   /**

@@ -223,6 +223,24 @@ final class CudaDevice implements AutoCloseable {
     });
   }
 
+  /**
+   * Whether the loaded module has {@code kernel}: the sm_90a kernels exist only in the machine code the
+   * driver loads for a compute capability 9.0 GPU, not in the PTX it compiles where it forces or needs PTX.
+   */
+  boolean has(String kernel) {
+    if (functions.containsKey(kernel)) {
+      return true;
+    }
+    Function f = new Function();
+    int rc = cuModuleGetFunction(f, module, kernel);
+    if (rc == CUresult.CUDA_ERROR_NOT_FOUND) {
+      return false;
+    }
+    check(rc, "cuModuleGetFunction(" + kernel + ")");
+    functions.put(kernel, f);
+    return true;
+  }
+
   /** Lets a kernel take up to {@code bytes} of dynamic shared memory (above the default 48 KiB). */
   void allowSharedMemory(String kernel, int bytes) {
     check(cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
