@@ -50,10 +50,11 @@ __device__ void attend_wgmma(float* out, const float* q, int q_cols, int chunk_s
   for (int i = 0; i < ON; i++) o[i] = 0.f;
   // This lane's two rows (h = 0, 1): 16 * warp + lane / 4 + 8h. Running max (log2 units) and sum.
   float m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.f, 0.f};
-  // Rows are valid from the first: a warp whose first row is padding has nothing to compute, nor a
-  // warpgroup whose first row is; a step whose last key is not after the warp's first query needs no mask.
+  // Rows are valid from the first: a warpgroup whose first row is padding has nothing to compute (its
+  // four warps skip the products together, as wgmma needs); a step whose last key is not after a warp's
+  // first query needs no mask.
   int warp_first_q = qtok[16 * warp];
-  bool idle = qtok[64 * wg] < 0;  // the same for the warpgroup's four warps: they skip the products together
+  bool idle = qtok[64 * wg] < 0;
 
   auto keys = tc_keys<D, WG_KEYS, WG_THREADS>(it, pages, value_offset, layer, kv_heads, key_offsets, key_blocks,
                                               block_size, key_length, rotated, values, row_base);
