@@ -29,6 +29,27 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// The end of a quantized GEMV block's dot products: each of its WARPS warps holds this lane's share
+// (acc) of W row sums; they meet in shared memory (partial) and sums[w] holds row w's total, visible to
+// the whole block, once every thread has returned. partial may be used again then.
+template <int W, int WARPS>
+__device__ __forceinline__ void block_row_sums(const float (&acc)[W], float (&partial)[WARPS][W], float (&sums)[W]) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int w = 0; w < W; w++) {
+    float sum = warp_sum(acc[w]);
+    if (lane == 0) partial[warp][w] = sum;
+  }
+  __syncthreads();
+  if (threadIdx.x < W) {
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < WARPS; i++) sum += partial[i][threadIdx.x];
+    sums[threadIdx.x] = sum;
+  }
+  __syncthreads();
+}
+
 // __launch_bounds__ asking for at least BLOCKS blocks a multiprocessor on Hopper, where the kernels that
 // use it were measured; other architectures keep the compiler's register counts.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

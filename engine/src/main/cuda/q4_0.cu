@@ -73,19 +73,7 @@ __device__ __forceinline__ void q4_0_block_dots(const uint8_t* qs, const __half*
       acc[w] += s[w] * dot;
     }
   }
-#pragma unroll
-  for (int w = 0; w < W; w++) {
-    float sum = warp_sum(acc[w]);
-    if (lane == 0) partial[warp][w] = sum;
-  }
-  __syncthreads();
-  if (threadIdx.x < W) {
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < Q4_WARPS; i++) sum += partial[i][threadIdx.x];
-    sums[threadIdx.x] = sum;
-  }
-  __syncthreads();  // sums are complete, and partial may be used again
+  block_row_sums(acc, partial, sums);
 }
 
 // y = W x for one activation row; with `accumulate` the product is added to y. Chunks of 2 to 4 tokens

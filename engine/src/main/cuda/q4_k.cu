@@ -121,19 +121,7 @@ __device__ __forceinline__ void q4k_block_dots(const uint8_t* qs, const uint8_t*
       acc[w] += d * (sc_a * dot_a + sc_b * dot_b) - dmin * (mn_a * sum_a + mn_b * sum_b);
     }
   }
-#pragma unroll
-  for (int w = 0; w < W; w++) {
-    float sum = warp_sum(acc[w]);
-    if (lane == 0) partial[warp][w] = sum;
-  }
-  __syncthreads();
-  if (threadIdx.x < W) {
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < Q4K_WARPS; i++) sum += partial[i][threadIdx.x];
-    sums[threadIdx.x] = sum;
-  }
-  __syncthreads();  // sums are complete, and partial may be used again
+  block_row_sums(acc, partial, sums);
 }
 
 __device__ __forceinline__ void q4k_gemv_block(float* y, const uint8_t* qs, const uint8_t* meta, const float* x, int in,

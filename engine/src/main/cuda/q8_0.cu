@@ -81,19 +81,7 @@ __device__ __forceinline__ void q8_block_dots(const int8_t* qs, const __half* sc
       acc[w] += s[w] * dot;
     }
   }
-#pragma unroll
-  for (int w = 0; w < W; w++) {
-    float sum = warp_sum(acc[w]);
-    if (lane == 0) partial[warp][w] = sum;
-  }
-  __syncthreads();
-  if (threadIdx.x < W) {
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < Q8_WARPS; i++) sum += partial[i][threadIdx.x];
-    sums[threadIdx.x] = sum;
-  }
-  __syncthreads();  // sums are complete, and partial may be used again
+  block_row_sums(acc, partial, sums);
 }
 
 __device__ __forceinline__ void q8_gemv_block(float* y, const int8_t* qs, const __half* scales, const float* x, int in,
