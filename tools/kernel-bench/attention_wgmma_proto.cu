@@ -64,6 +64,18 @@ __device__ __forceinline__ void load_kv_tile(unsigned char* k_tile, unsigned cha
   }
 }
 
+// S = Q K^T for the warpgroup's 64 rows of Q and a tile of 64 keys (both K-major, swizzled), committed.
+template <int ROWS>
+__device__ __forceinline__ void score_tile(float (&d)[32], uint32_t qs, uint32_t k_tile, int wg) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) {
+    uint32_t qa = qs + (kk >> 2) * ROWS * 128 + wg * 64 * 128 + (kk & 3) * 32;
+    uint32_t kb = k_tile + (kk >> 2) * 64 * 128 + (kk & 3) * 32;
+    wgmma_ss_n64(d, wgmma_descriptor(qa, 16, 1024), wgmma_descriptor(kb, 16, 1024), kk > 0);
+  }
+  wgmma_commit();
+}
+
 // The online softmax of one 64-key tile of scores (s: this thread's two rows, keys from key0) into the
 // running maxima m, sums l and output o, leaving P as the A fragments of the four 16-key products.
 __device__ __forceinline__ void softmax_tile(float (&s)[32], int key0, int lane, int tok0, int tok1,
@@ -129,6 +141,7 @@ __device__ __forceinline__ void store_rows(float* out, int chunk_start, int kvh,
 template <int KT, int WGS, int MIN_BLOCKS>
 __global__ void __launch_bounds__(128 * WGS, MIN_BLOCKS)
 attention_wgmma(float* out, const bf16* q, const bf16* k, const bf16* v, int chunk_start, int chunk) {
+  static_assert(KT == 64, "score_tile and softmax_tile take tiles of 64 keys");
   constexpr int ROWS = 64 * WGS, THREADS = 128 * WGS, TOKENS = ROWS / GROUP, SN = KT / 2;
   constexpr uint32_t Q_BYTES = ROWS * D * 2, KV_BYTES = KT * D * 2;
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -169,13 +182,7 @@ attention_wgmma(float* out, const bf16* q, const bf16* k, const bf16* v, int chu
 
     float s[SN];
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-      uint32_t qa = qs + (kk >> 2) * ROWS * 128 + wg * 64 * 128 + (kk & 3) * 32;
-      uint32_t kb = ks + stage * KV_BYTES + (kk >> 2) * KT * 128 + (kk & 3) * 32;
-      wgmma_ss_n64(s, wgmma_descriptor(qa, 16, 1024), wgmma_descriptor(kb, 16, 1024), kk > 0);
-    }
-    wgmma_commit();
+    score_tile<ROWS>(s, qs, ks + stage * KV_BYTES, wg);
     wgmma_wait0();
 
     uint32_t p[KT / 16][4];
@@ -217,15 +224,7 @@ attention_wgmma_pipelined(float* out, const bf16* q, const bf16* k, const bf16* 
                               kvh);
     asm volatile("cp.async.commit_group;\n" ::);
   };
-  auto scores = [&](float (&d)[32], int stage) {
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-      uint32_t qa = qs + (kk >> 2) * ROWS * 128 + wg * 64 * 128 + (kk & 3) * 32;
-      uint32_t kb = ks + stage * KV_BYTES + (kk >> 2) * KT * 128 + (kk & 3) * 32;
-      wgmma_ss_n64(d, wgmma_descriptor(qa, 16, 1024), wgmma_descriptor(kb, 16, 1024), kk > 0);
-    }
-    wgmma_commit();
-  };
+  auto scores = [&](float (&d)[32], int stage) { score_tile<ROWS>(d, qs, ks + stage * KV_BYTES, wg); };
   int last = min(t0 + TOKENS, key_length) - 1;
   int tiles = last / KT + 1;
   load_tile(0, 0);                      // with the queries
