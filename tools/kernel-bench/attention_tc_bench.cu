@@ -11,6 +11,7 @@
 // Plans: `dense S N` is a chunk of N queries at token S reading every earlier key (one tile);
 // `select S N` is select-and-merge's plan for the same chunk with tiles of 256 queries (merge 4),
 // one sink block, 4 window blocks and 119 chosen blocks per tile and KV head, positions re-indexed.
+#define SELMA_TC_ON_HOPPER  // both kernels in this benchmark's Hopper code, to compare them
 #include "attention_tc.cu"
 #include "attention_wgmma.cu"
 #include "rope_keys.cu"

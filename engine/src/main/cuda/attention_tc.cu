@@ -256,6 +256,9 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
     }
 }
 
-// Two blocks a multiprocessor: at width 128 ptxas spills a few bytes to fit (measured, it pays).
+// Two blocks a multiprocessor: at width 128 ptxas spills a few bytes to fit (measured, it pays). Hopper's
+// machine code leaves them out (it runs attention_wgmma.cu's) unless a benchmark asks for both.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ != 900 || defined(SELMA_TC_ON_HOPPER)
 TC_ATTENTION_KERNEL(attention_tc_bf16_d64, attend_tc, 64, TC_WARPS * 32, 2)
 TC_ATTENTION_KERNEL(attention_tc_bf16_d128, attend_tc, 128, TC_WARPS * 32, 2)
+#endif
