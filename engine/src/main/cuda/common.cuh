@@ -50,6 +50,17 @@ __device__ __forceinline__ void block_row_sums(const float (&acc)[W], float (&pa
   __syncthreads();
 }
 
+// The end of a one-token SwiGLU GEMV block: y[row0 + w] = silu(g[w]) * u[w] for its W rows (the block's
+// row sums of the gate and up products, from block_row_sums), those before out.
+template <int W>
+__device__ __forceinline__ void store_swiglu_rows(float* y, const float (&g)[W], const float (&u)[W], int row0,
+                                                  int out) {
+  if (threadIdx.x < W && row0 + threadIdx.x < out) {
+    float a = g[threadIdx.x];
+    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x];
+  }
+}
+
 // __launch_bounds__ asking for at least BLOCKS blocks a multiprocessor on Hopper, where the kernels that
 // use it were measured; other architectures keep the compiler's register counts.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -119,10 +119,7 @@ extern "C" __global__ void Q4_BOUNDS gemv_swiglu_q4_0(
   int row0 = blockIdx.x * Q4_ROWS;
   q4_0_block_dots(qg, sg, x, in, out, row0, g);
   q4_0_block_dots(qu, su, x, in, out, row0, u);
-  if (threadIdx.x < Q4_ROWS && row0 + threadIdx.x < out) {
-    float a = g[threadIdx.x];
-    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x];
-  }
+  store_swiglu_rows(y, g, u, row0, out);
 }
 
 // Element i of a Q4_0 matrix (row-major, rows of whole blocks).

@@ -165,10 +165,7 @@ extern "C" __global__ void Q4K_BOUNDS gemv_swiglu_q4_k(
   int row0 = blockIdx.x * Q4K_ROWS;
   q4k_block_dots(qg, mg, x, in, out, row0, g);
   q4k_block_dots(qu, mu, x, in, out, row0, u);
-  if (threadIdx.x < Q4K_ROWS && row0 + threadIdx.x < out) {
-    float a = g[threadIdx.x];
-    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x];
-  }
+  store_swiglu_rows(y, g, u, row0, out);
 }
 
 // Element i of a Q4_K matrix (row-major, rows of whole super-blocks).

@@ -127,10 +127,7 @@ extern "C" __global__ void Q8_BOUNDS gemv_swiglu_q8_0(
   int row0 = blockIdx.x * Q8_ROWS;
   q8_block_dots(qg, sg, x, in, out, row0, g);
   q8_block_dots(qu, su, x, in, out, row0, u);
-  if (threadIdx.x < Q8_ROWS && row0 + threadIdx.x < out) {
-    float a = g[threadIdx.x];
-    y[row0 + threadIdx.x] = a / (1.0f + expf(-a)) * u[threadIdx.x];
-  }
+  store_swiglu_rows(y, g, u, row0, out);
 }
 
 extern "C" __global__ void q8_0_to_bf16(__nv_bfloat16* dst, const int8_t* qs, const __half* scales, long long n) {
