@@ -15,9 +15,10 @@ __device__ __forceinline__ void store_f(float* p, size_t i, float v) { p[i] = v;
 __device__ __forceinline__ void store_f(__nv_bfloat16* p, size_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 // Stores four fp32 values at float4 index i of o and, when o16 is not null, rounded to bf16 at the same
-// index of o16 (16- and 8-byte aligned): an activation that a bf16 GEMM reads next.
+// index of o16 (16- and 8-byte aligned): an activation that a bf16 GEMM reads next. o may be null where
+// that GEMM is the activation's only reader.
 __device__ __forceinline__ void store4(float4* o, __nv_bfloat16* o16, long long i, float4 v) {
-  o[i] = v;
+  if (o) o[i] = v;
   if (o16) {
     __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
     reinterpret_cast<uint2*>(o16)[i] = make_uint2(*reinterpret_cast<unsigned*>(&a), *reinterpret_cast<unsigned*>(&b));

@@ -6,7 +6,7 @@
 // flight, and the output waits for no load after the reduction.
 // out may alias x: a thread writes only the elements it read, after the reduction. With out16 (a
 // prefill's input to bf16 GEMMs) the output is also written rounded to bf16 there, which spares the
-// GEMMs a conversion pass over it.
+// GEMMs a conversion pass over it; out may then be null (a prefill's MLP block reads the bf16 alone).
 #include "common.cuh"
 
 #define NORM_VECTORS 4
@@ -14,7 +14,7 @@
 extern "C" __global__ void __launch_bounds__(1024) rms_norm(float* out, __nv_bfloat16* out16, const float* x,
                                                            const float* gamma, int cols, float eps) {
   const float* xr = x + (size_t)blockIdx.x * cols;
-  float* o = out + (size_t)blockIdx.x * cols;
+  float* o = out ? out + (size_t)blockIdx.x * cols : nullptr;
   __shared__ float partial[32];
   __nv_bfloat16* o16 = out16 ? out16 + (size_t)blockIdx.x * cols : nullptr;
   bool vec = (cols & 3) == 0 && (((uintptr_t)xr | (uintptr_t)o | (uintptr_t)gamma) & 15) == 0 && ((uintptr_t)o16 & 7) == 0;
@@ -64,7 +64,8 @@ extern "C" __global__ void __launch_bounds__(1024) rms_norm(float* out, __nv_bfl
     store4(o4, o16, i, make_float4(b.x * (a.x * inv), b.y * (a.y * inv), b.z * (a.z * inv), b.w * (a.w * inv)));
   }
   for (int i = 4 * n4 + threadIdx.x; i < cols; i += blockDim.x) {
-    o[i] = gamma[i] * (xr[i] * inv);
-    if (o16) o16[i] = __float2bfloat16_rn(o[i]);
+    float y = gamma[i] * (xr[i] * inv);
+    if (o) o[i] = y;
+    if (o16) o16[i] = __float2bfloat16_rn(y);
   }
 }

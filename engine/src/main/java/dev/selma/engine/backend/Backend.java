@@ -87,6 +87,20 @@ public interface Backend extends AutoCloseable {
   }
 
   /**
+   * A layer's MLP block, added to the residual stream: {@code x[t] += W_down · (silu(W_gate · n[t]) ⊙
+   * (W_up · n[t]))} with {@code n = rmsNorm(x, norm)}. {@code normed} (as large as x), {@code gate} and
+   * {@code up} (as large as the products) are scratch whose contents afterwards are unspecified, so that a
+   * backend may keep the block's intermediates in the precision its products read (a GPU's prefill keeps
+   * them in bf16).
+   */
+  default void mlp(Activations x, Weight norm, float eps, Weight wGate, Weight wUp, Weight wDown,
+      Activations normed, Activations gate, Activations up) {
+    rmsNorm(normed, x, norm, eps);
+    matmulSwiglu(gate, up, normed, wGate, wUp);
+    matmulAdd(x, gate, wDown, normed);
+  }
+
+  /**
    * Appends the keys (before RoPE) and values of the chunk's tokens to layer {@code layer} of the
    * cache, at the cache's current length, and adds the keys and the queries (before RoPE) to the
    * cache's per-block sums that select-and-merge scores blocks with. The cache's length advances once

@@ -122,9 +122,7 @@ public final class Llama {
       backend.attention(att, q, seq.cache, l, rope, attention, seq.attentionStats);
       backend.matmulAdd(x, att, b.wo, xb);
 
-      backend.rmsNorm(xb, x, b.ffnNorm, eps);
-      backend.matmulSwiglu(gate, up, xb, b.wGate, b.wUp);
-      backend.matmulAdd(x, gate, b.wDown, xb);
+      backend.mlp(x, b.ffnNorm, eps, b.wGate, b.wUp, b.wDown, xb, gate, up);
     }
     seq.cache.advance(n);
   }

@@ -75,17 +75,18 @@ final class Cublas implements AutoCloseable {
 
   /**
    * {@code out[t] = W · x[t]} for row-major {@code x [tokens, k]}, {@code W [n, k]}, {@code out
-   * [tokens, n]} (fp32). Column-major cuBLAS sees the transposes, so this is {@code outᵀ = Wᵀᵀ · xᵀ}:
-   * W transposed, x not. With {@code accumulate} the product is added to what out holds (beta = 1).
+   * [tokens, n]}, summed in fp32. Column-major cuBLAS sees the transposes, so this is {@code outᵀ = Wᵀᵀ ·
+   * xᵀ}: W transposed, x not. With {@code accumulate} the product is added to what out holds (beta = 1).
    *
    * @param type CUDA_R_32F or CUDA_R_16BF, the element type of both W and x
+   * @param outType CUDA_R_32F, or CUDA_R_16BF for a bf16 product that only another GEMM reads
    */
-  void linear(long out, long x, long w, int tokens, int n, int k, int type, boolean accumulate) {
+  void linear(long out, long x, long w, int tokens, int n, int k, int type, int outType, boolean accumulate) {
     // A local, not a conditional in the call: invokeExact would see the conditional's type as Object.
     MemorySegment beta = accumulate ? one : zero;
     try {
       check((int) gemmEx.invokeExact(handle, OP_T, OP_N, n, tokens, k, one, MemorySegment.ofAddress(w), type, k,
-          MemorySegment.ofAddress(x), type, k, beta, MemorySegment.ofAddress(out), CUDA_R_32F, n, COMPUTE_32F,
+          MemorySegment.ofAddress(x), type, k, beta, MemorySegment.ofAddress(out), outType, n, COMPUTE_32F,
           GEMM_DEFAULT), "cublasGemmEx(" + tokens + "x" + k + " by " + n + "x" + k + ")");
     } catch (CudaException e) {
       throw e;

@@ -494,24 +494,18 @@ public final class CudaBackend implements Backend {
     }
     if (w.type() == GgmlType.F32) {
       device.timed("cublasGemmEx", () -> cublas.linear(o.address(), in.address(), w.address(), tokens, w.rows(),
-          w.cols(), Cublas.CUDA_R_32F, accumulate));
+          w.cols(), Cublas.CUDA_R_32F, Cublas.CUDA_R_32F, accumulate));
     } else if (tokens == 1 && CudaWeight.keptQuantized(w.type())) {
       // Decode: q8_0.cu reads about half of bf16's bytes, q4_0.cu and q4_k.cu about a quarter.
       QuantizedGemv q = QuantizedGemv.of(w.type());
       device.launch("gemv_" + q.stem() + "_1", ceilDiv(w.rows(), q.rows()), 1, q.threads(), 0, o.address(),
           w.address(), w.scales(), in.address(), w.cols(), w.rows(), add);
-    } else if (CudaWeight.keptQuantized(w.type())) {
-      // Prefill is bound by the GEMM's arithmetic: dequantizing the matrix for cuBLAS costs a fraction of it.
-      long n = (long) w.rows() * w.cols();
-      weightScratch = grow(weightScratch, 2 * n, "a quantized weight dequantized for a GEMM");
-      launchFlat(CudaWeight.stem(w.type()) + "_to_bf16", n, weightScratch.address(), w.address(), w.scales(), n);
-      gemmBf16(o, in, bf16In != 0 ? bf16In : gemmInputOf(in), weightScratch.address(), w.rows(), w.cols(), accumulate);
-    } else if (tokens <= GEMV_ROWS && w.cols() % 8 == 0) {
+    } else if (!CudaWeight.keptQuantized(w.type()) && tokens <= GEMV_ROWS && w.cols() % 8 == 0) {
       // Decode: bandwidth-bound, so gemv.cu streams the weights and keeps the activations fp32.
       device.launch("gemv_bf16", ceilDiv(32L * w.rows(), THREADS), 1, THREADS, 0, o.address(), w.address(),
           in.address(), w.cols(), w.rows(), tokens, add);
     } else {
-      gemmBf16(o, in, bf16In != 0 ? bf16In : gemmInputOf(in), w.address(), w.rows(), w.cols(), accumulate);
+      gemm(o.address(), Cublas.CUDA_R_32F, bf16In != 0 ? bf16In : gemmInputOf(in), w, tokens, accumulate);
     }
   }
 
@@ -527,11 +521,56 @@ public final class CudaBackend implements Backend {
     return gemmInput.address();
   }
 
-  /** out = in W^T (or out += in W^T) through cuBLAS from {@code in} rounded to bf16 at {@code bf16In}, sums in fp32. */
-  private void gemmBf16(CudaActivations o, CudaActivations in, long bf16In, long weight, int rows, int cols,
-      boolean accumulate) {
-    device.timed("cublasGemmEx", () -> cublas.linear(o.address(), bf16In, weight, in.rows(), rows, cols,
-        Cublas.CUDA_R_16BF, accumulate));
+  /**
+   * out = in W^T (or out += in W^T) through cuBLAS from the input rounded to bf16 at {@code bf16In}, sums in
+   * fp32, written as {@code outType}. A quantized W is dequantized for it first: prefill is bound by the
+   * GEMM's arithmetic, which costs many times the dequantization.
+   */
+  private void gemm(long out, int outType, long bf16In, CudaWeight w, int tokens, boolean accumulate) {
+    long weight = w.address();
+    if (CudaWeight.keptQuantized(w.type())) {
+      long n = (long) w.rows() * w.cols();
+      weightScratch = grow(weightScratch, 2 * n, "a quantized weight dequantized for a GEMM");
+      launchFlat(CudaWeight.stem(w.type()) + "_to_bf16", n, weightScratch.address(), w.address(), w.scales(), n);
+      weight = weightScratch.address();
+    }
+    long at = weight;
+    device.timed("cublasGemmEx", () -> cublas.linear(out, bf16In, at, tokens, w.rows(), w.cols(), Cublas.CUDA_R_16BF,
+        outType, accumulate));
+  }
+
+  /**
+   * Prefill's MLP block in bf16 between its GEMMs, where they all run on cuBLAS in bf16: the normalized
+   * input is written only rounded to bf16 (the GEMMs' input), the gate and up products are written in bf16
+   * into gate's memory and up's, and swiglu_bf16 leaves the activation in place for the down projection,
+   * whose sums are added to x in fp32. An fp32 pass would write and read each intermediate at twice the
+   * bytes (PyTorch keeps them in bf16 too). Anything else takes the block one operation at a time.
+   */
+  @Override
+  public synchronized void mlp(Activations x, Weight norm, float eps, Weight wGate, Weight wUp, Weight wDown,
+      Activations normed, Activations gate, Activations up) {
+    CudaActivations a = (CudaActivations) x, g = (CudaActivations) gate, u = (CudaActivations) up;
+    CudaWeight n = (CudaWeight) norm, wg = (CudaWeight) wGate, wu = (CudaWeight) wUp, wd = (CudaWeight) wDown;
+    int tokens = a.rows();
+    boolean bf16 = options.precision() == CudaOptions.Precision.BF16 && tokens > GEMV_ROWS && viaGemm(wg, tokens)
+        && viaGemm(wu, tokens) && viaGemm(wd, tokens);
+    if (!bf16) {
+      Backend.super.mlp(x, norm, eps, wGate, wUp, wDown, normed, gate, up);
+      return;
+    }
+    enter();
+    int cols = a.cols(), inner = wg.rows();
+    check(n.type() == GgmlType.F32 && (long) n.rows() * n.cols() == cols && wg.cols() == cols && wu.cols() == cols
+        && wu.rows() == inner && wd.cols() == inner && wd.rows() == cols && g.cols() == inner && u.cols() == inner
+        && g.rows() >= tokens && u.rows() >= tokens && ((CudaActivations) normed).cols() == cols, "mlp shapes");
+    bf16CopyAt = -1; // the GEMM input scratch gets the normalized rows, which no activation holds
+    gemmInput = grow(gemmInput, 2L * tokens * cols, "bf16 GEMM input");
+    long in16 = gemmInput.address();
+    device.launch("rms_norm", tokens, 1, THREADS, 0, 0L, in16, a.address(), n.address(), cols, eps);
+    gemm(g.address(), Cublas.CUDA_R_16BF, in16, wg, tokens, false);
+    gemm(u.address(), Cublas.CUDA_R_16BF, in16, wu, tokens, false);
+    launchFlat("swiglu_bf16", (long) tokens * inner, g.address(), u.address(), (long) tokens * inner);
+    gemm(a.address(), Cublas.CUDA_R_32F, g.address(), wd, tokens, true);
   }
 
   @Override
