@@ -398,19 +398,23 @@ public final class CudaBackend implements Backend {
   public synchronized void rmsNorm(Activations out, Activations x, Weight weight, float eps) {
     enter();
     CudaActivations o = (CudaActivations) out, in = (CudaActivations) x;
-    CudaWeight w = (CudaWeight) weight;
-    int n = in.cols();
-    check(w.type() == GgmlType.F32 && (long) w.rows() * w.cols() == n && o.cols() == n && o.rows() >= in.rows(),
-        "rmsNorm shapes");
+    check(o.cols() == in.cols() && o.rows() >= in.rows(), "rmsNorm shapes");
     if (in.rows() > 0) {
-      // A decode step's few rows: a thread for each float4 of the row (up to 1024), so that one round of
-      // loads reads it; prefill's many rows keep four float4s a thread.
-      int threads = in.rows() <= GEMV_ROWS ? Math.min(1024, 32 * ceilDiv(ceilDiv(n, 4), 32)) : THREADS;
       CudaActivations normed = (CudaActivations) o.rows(0, in.rows());
       long copy = bf16CopyOf(normed);
-      device.launch("rms_norm", in.rows(), 1, threads, 0, o.address(), copy, in.address(), w.address(), n, eps);
+      launchRmsNorm(o.address(), copy, in, (CudaWeight) weight, eps);
       wroteBf16Copy(normed, copy);
     }
+  }
+
+  /** rms_norm of in's rows into {@code out} (fp32) and {@code out16} (bf16), either of them 0 for none. */
+  private void launchRmsNorm(long out, long out16, CudaActivations in, CudaWeight w, float eps) {
+    int n = in.cols();
+    check(w.type() == GgmlType.F32 && (long) w.rows() * w.cols() == n, "rmsNorm weight " + w.name() + " shape");
+    // A decode step's few rows: a thread for each float4 of the row (up to 1024), so that one round of
+    // loads reads it; prefill's many rows keep four float4s a thread.
+    int threads = in.rows() <= GEMV_ROWS ? Math.min(1024, 32 * ceilDiv(ceilDiv(n, 4), 32)) : THREADS;
+    device.launch("rms_norm", in.rows(), 1, threads, 0, out, out16, in.address(), w.address(), n, eps);
   }
 
   @Override
@@ -550,7 +554,7 @@ public final class CudaBackend implements Backend {
   public synchronized void mlp(Activations x, Weight norm, float eps, Weight wGate, Weight wUp, Weight wDown,
       Activations normed, Activations gate, Activations up) {
     CudaActivations a = (CudaActivations) x, g = (CudaActivations) gate, u = (CudaActivations) up;
-    CudaWeight n = (CudaWeight) norm, wg = (CudaWeight) wGate, wu = (CudaWeight) wUp, wd = (CudaWeight) wDown;
+    CudaWeight wg = (CudaWeight) wGate, wu = (CudaWeight) wUp, wd = (CudaWeight) wDown;
     int tokens = a.rows();
     boolean bf16 = options.precision() == CudaOptions.Precision.BF16 && tokens > GEMV_ROWS && viaGemm(wg, tokens)
         && viaGemm(wu, tokens) && viaGemm(wd, tokens);
@@ -560,13 +564,12 @@ public final class CudaBackend implements Backend {
     }
     enter();
     int cols = a.cols(), inner = wg.rows();
-    check(n.type() == GgmlType.F32 && (long) n.rows() * n.cols() == cols && wg.cols() == cols && wu.cols() == cols
-        && wu.rows() == inner && wd.cols() == inner && wd.rows() == cols && g.cols() == inner && u.cols() == inner
-        && g.rows() >= tokens && u.rows() >= tokens && ((CudaActivations) normed).cols() == cols, "mlp shapes");
-    bf16CopyAt = -1; // the GEMM input scratch gets the normalized rows, which no activation holds
-    gemmInput = grow(gemmInput, 2L * tokens * cols, "bf16 GEMM input");
-    long in16 = gemmInput.address();
-    device.launch("rms_norm", tokens, 1, THREADS, 0, 0L, in16, a.address(), n.address(), cols, eps);
+    check(wg.cols() == cols && wu.cols() == cols && wu.rows() == inner && wd.cols() == inner && wd.rows() == cols
+        && g.cols() == inner && u.cols() == inner && g.rows() >= tokens && u.rows() >= tokens
+        && normed.cols() == cols && normed.rows() >= tokens, "mlp shapes");
+    // The normalized rows go to the GEMM input scratch alone; no activation holds them in fp32.
+    long in16 = bf16CopyOf((CudaActivations) normed.rows(0, tokens));
+    launchRmsNorm(0L, in16, a, (CudaWeight) norm, eps);
     gemm(g.address(), Cublas.CUDA_R_16BF, in16, wg, tokens, false);
     gemm(u.address(), Cublas.CUDA_R_16BF, in16, wu, tokens, false);
     launchFlat("swiglu_bf16", (long) tokens * inner, g.address(), u.address(), (long) tokens * inner);
