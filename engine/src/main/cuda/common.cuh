@@ -81,3 +81,9 @@ __device__ __forceinline__ float warp_max(float v) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
+
+// The token of an embedding gather's block: tokens[blockIdx.x], or `token` when tokens is null (a decode
+// step's one token, passed by value so that the step starts with a kernel, not a copy).
+__device__ __forceinline__ int embed_token(const int* tokens, int token) {
+  return tokens ? tokens[blockIdx.x] : token;
+}

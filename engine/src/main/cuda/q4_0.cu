@@ -136,8 +136,8 @@ extern "C" __global__ void q4_0_to_bf16(__nv_bfloat16* dst, const uint8_t* qs, c
     dst[i] = __float2bfloat16_rn(q4_0_at(qs, scales, i));
 }
 
-extern "C" __global__ void embed_q4_0(float* out, const uint8_t* qs, const __half* scales, const int* tokens, int cols) {
-  long long row = (long long)tokens[blockIdx.x] * cols;
+extern "C" __global__ void embed_q4_0(float* out, const uint8_t* qs, const __half* scales, const int* tokens, int token, int cols) {
+  long long row = (long long)embed_token(tokens, token) * cols;
   float* o = out + (size_t)blockIdx.x * cols;
   for (int i = threadIdx.x; i < cols; i += blockDim.x) o[i] = q4_0_at(qs, scales, row + i);
 }

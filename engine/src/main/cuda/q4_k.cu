@@ -186,8 +186,8 @@ extern "C" __global__ void q4_k_to_bf16(__nv_bfloat16* dst, const uint8_t* qs, c
     dst[i] = __float2bfloat16_rn(q4_k_at(qs, meta, i));
 }
 
-extern "C" __global__ void embed_q4_k(float* out, const uint8_t* qs, const uint8_t* meta, const int* tokens, int cols) {
-  long long row = (long long)tokens[blockIdx.x] * cols;
+extern "C" __global__ void embed_q4_k(float* out, const uint8_t* qs, const uint8_t* meta, const int* tokens, int token, int cols) {
+  long long row = (long long)embed_token(tokens, token) * cols;
   float* o = out + (size_t)blockIdx.x * cols;
   for (int i = threadIdx.x; i < cols; i += blockDim.x) o[i] = q4_k_at(qs, meta, row + i);
 }

@@ -135,8 +135,8 @@ extern "C" __global__ void q8_0_to_bf16(__nv_bfloat16* dst, const int8_t* qs, co
     dst[i] = __float2bfloat16_rn((float)qs[i] * __half2float(scales[i / Q8_BLOCK]));
 }
 
-extern "C" __global__ void embed_q8_0(float* out, const int8_t* qs, const __half* scales, const int* tokens, int cols) {
-  size_t row = (size_t)tokens[blockIdx.x] * cols;
+extern "C" __global__ void embed_q8_0(float* out, const int8_t* qs, const __half* scales, const int* tokens, int token, int cols) {
+  size_t row = (size_t)embed_token(tokens, token) * cols;
   float* o = out + (size_t)blockIdx.x * cols;
   for (int i = threadIdx.x; i < cols; i += blockDim.x) o[i] = (float)qs[row + i] * __half2float(scales[(row + i) / Q8_BLOCK]);
 }

@@ -200,7 +200,8 @@ final class CudaAttention implements AutoCloseable {
       System.arraycopy(parts[i], 0, packed, o, parts[i].length);
       o += parts[i].length;
     }
-    long base = staging.ints(packed);
+    // Placeholders are written on the GPU: such a plan is uploaded afresh every time.
+    long base = placeholders ? staging.ints(packed) : staging.readOnlyInts(packed);
     long itemsAt = base + at[0], offsetsAt = base + at[1], blocksAt = base + at[2], positionsAt = base + at[3],
         shiftAt = base + at[4], rowBaseAt = base + at[5];
     int reindexed = config.positions() instanceof AttentionConfig.Reindexed ? 1 : 0;

@@ -384,13 +384,15 @@ public final class CudaBackend implements Backend {
     if (tokens.length == 0) {
       return;
     }
-    long ids = staging.ints(tokens);
+    // One token (a decode step) goes by value: a copy ahead of the kernel would hold the GPU for ~10 µs.
+    long ids = tokens.length == 1 ? 0 : staging.ints(tokens);
+    int token = tokens[0];
     if (CudaWeight.keptQuantized(w.type())) {
       device.launch("embed_" + CudaWeight.stem(w.type()), tokens.length, 1, THREADS, 0, o.address(), w.address(),
-          w.scales(), ids, w.cols());
+          w.scales(), ids, token, w.cols());
     } else {
       device.launch(w.type() == GgmlType.BF16 ? "embed_bf16" : "embed_f32", tokens.length, 1, THREADS, 0,
-          o.address(), w.address(), ids, w.cols());
+          o.address(), w.address(), ids, token, w.cols());
     }
   }
 
@@ -697,9 +699,15 @@ public final class CudaBackend implements Backend {
         e.addSuppressed(ended);
       }
       attention.forgetRecordedStep(cache);
+      staging.forgetReadOnly(); // the dropped segment may have held its copy
       throw e;
     }
-    device.endStep();
+    try {
+      device.endStep();
+    } catch (RuntimeException e) {
+      staging.forgetReadOnly();
+      throw e;
+    }
     replayedSteps++;
   }
 

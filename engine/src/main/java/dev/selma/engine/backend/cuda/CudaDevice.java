@@ -68,15 +68,18 @@ final class CudaDevice implements AutoCloseable {
   /** Out-parameters of the graph calls: a CUgraph, a CUgraphExec, a CUgraphExecUpdateResultInfo. */
   private final MemorySegment graphOut, execOut, updateInfo;
   /**
-   * Launches a recorded segment of a step holds before it is replayed: the GPU runs each segment while
-   * the host records the next, where one graph for the whole step left it idle while recorded (Llama-3-8B
-   * at 4K on an H100: 9.1 ms a step against 8.0 launched kernel by kernel). Measured 10, 20, 40, 80:
-   * 7.8-7.9, 7.9, 8.0-8.1, 8.1-8.2 ms (docs/benchmarks.md).
+   * Launches in a step's first recorded segment, and the most in a later one: each segment doubles the
+   * last. The GPU runs each segment while the host records the next, and waits for the first, so that
+   * one is short. One graph for the whole step left the GPU idle while it was recorded (Llama-3-8B at 4K
+   * on an H100: 9.1 ms a step against 8.0 launched kernel by kernel); segments of 10, 20, 40 and 80
+   * launches took 7.8-7.9, 7.9, 8.0-8.1 and 8.1-8.2 ms. Later (docs/benchmarks.md, session 11), at 4K
+   * every mix of 1-10 first and 10-64 most took 6.2-6.5 ms, but at 128K with select-and-merge, whose
+   * host plans more per layer, 32 most took 7.13-7.16 ms against 6.97-7.00 for 10.
    */
-  static final int SEGMENT_LAUNCHES = 10;
+  static final int FIRST_SEGMENT_LAUNCHES = 2, MAX_SEGMENT_LAUNCHES = 10;
   /** While a step is recorded: launches in the current segment, its index, and each segment's exec. */
   private boolean recording;
-  private int segmentLaunches, segment;
+  private int segmentLaunches, segmentLimit, segment;
   private long[] segmentExecs = new long[16];
   /** Segments replayed through an updated exec, through a new one, and the last failed update's result. */
   private long updated, instantiated;
@@ -273,7 +276,7 @@ final class CudaDevice implements AutoCloseable {
       throw new CudaException("launching " + kernel + ": " + t, t);
     }
     check(rc, "launching " + kernel);
-    if (recording && ++segmentLaunches >= SEGMENT_LAUNCHES) {
+    if (recording && ++segmentLaunches >= segmentLimit) {
       replaySegment();
       beginCapture();
     }
@@ -296,7 +299,7 @@ final class CudaDevice implements AutoCloseable {
   }
 
   /**
-   * Records the stream's work from here on, in segments of {@link #SEGMENT_LAUNCHES} launches, each
+   * Records the stream's work from here on, in segments of {@link #FIRST_SEGMENT_LAUNCHES} launches and more, each
    * replayed (through its own exec, updated in place while steps keep their shape) as soon as it is
    * complete, until {@link #endStep}. Nothing may wait for the stream meanwhile.
    */
@@ -304,6 +307,7 @@ final class CudaDevice implements AutoCloseable {
     recording = true;
     segment = 0;
     segmentLaunches = 0;
+    segmentLimit = FIRST_SEGMENT_LAUNCHES;
     beginCapture();
   }
 
@@ -329,6 +333,7 @@ final class CudaDevice implements AutoCloseable {
     segmentExecs[segment] = replay(exec, graph);
     segment++;
     segmentLaunches = 0;
+    segmentLimit = Math.min(2 * segmentLimit, MAX_SEGMENT_LAUNCHES);
   }
 
   /** How recorded segments were replayed, for benchmarks. */
@@ -401,12 +406,50 @@ final class CudaDevice implements AutoCloseable {
     call(graphExecDestroy, MemorySegment.ofAddress(exec));
   }
 
-  private static int call(MethodHandle h, Object... args) {
+  // The graph calls, one overload a signature: invokeExact, as the launch's, costs the host a fraction
+  // of invokeWithArguments, and a step makes about 150 of them, the first few while the GPU waits.
+  private static int call(MethodHandle h, MemorySegment a) {
     try {
-      return (int) h.invokeWithArguments(args);
+      return (int) h.invokeExact(a);
     } catch (Throwable t) {
-      throw new CudaException("calling the driver: " + t, t);
+      throw driverCallFailed(t);
     }
+  }
+
+  private static int call(MethodHandle h, MemorySegment a, int b) {
+    try {
+      return (int) h.invokeExact(a, b);
+    } catch (Throwable t) {
+      throw driverCallFailed(t);
+    }
+  }
+
+  private static int call(MethodHandle h, MemorySegment a, MemorySegment b) {
+    try {
+      return (int) h.invokeExact(a, b);
+    } catch (Throwable t) {
+      throw driverCallFailed(t);
+    }
+  }
+
+  private static int call(MethodHandle h, MemorySegment a, MemorySegment b, long c) {
+    try {
+      return (int) h.invokeExact(a, b, c);
+    } catch (Throwable t) {
+      throw driverCallFailed(t);
+    }
+  }
+
+  private static int call(MethodHandle h, MemorySegment a, MemorySegment b, MemorySegment c) {
+    try {
+      return (int) h.invokeExact(a, b, c);
+    } catch (Throwable t) {
+      throw driverCallFailed(t);
+    }
+  }
+
+  private static CudaException driverCallFailed(Throwable t) {
+    return new CudaException("calling the driver: " + t, t);
   }
 
   /** Runs {@code work}; under the profile, alone and timed as {@code what}. */
