@@ -105,7 +105,10 @@ final class CudaDevice implements AutoCloseable {
     }
   }
 
-  /** A pointer cuMemAlloc fills in, whose address the backend passes to kernels and cuBLAS. */
+  /**
+   * A device pointer that cuMemAlloc (or cuMemHostGetDevicePointer) fills in, whose address the backend
+   * passes to kernels and cuBLAS.
+   */
   static final class Allocation extends CUdeviceptr {
     long address() {
       return getNativePointer();

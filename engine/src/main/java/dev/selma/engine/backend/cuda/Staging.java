@@ -2,6 +2,7 @@ package dev.selma.engine.backend.cuda;
 
 import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemHostGetDevicePointer;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,10 +32,15 @@ final class Staging implements AutoCloseable {
   private static final long PARALLEL_BYTES = 8L << 20;
   /** Copies from the pinned ring below this size share one entry of {@link #queued} with their neighbours. */
   private static final long SMALL_COPY = 1L << 20;
+  /** {@link #ints} up to this size are copied by upload.cu's kernel, larger ones by the copy engine. */
+  private static final long KERNEL_UPLOAD_BYTES = 64 << 10;
+  private static final int UPLOAD_THREADS = 256, UPLOAD_MAX_BLOCKS = 16;
 
   private final CudaDevice device;
   private final DeviceMemory memory;
   private Pointer host;
+  /** The pinned ring's address on the device (it is mapped), which upload.cu's kernel reads. */
+  private long hostOnDevice;
   private MemorySegment hostSegment;
   private long hostCursor;
   /** How many times the pinned ring has wrapped: the lap that {@link #hostCursor} is in. */
@@ -74,7 +80,11 @@ final class Staging implements AutoCloseable {
 
   private void allocateHost(long bytes) {
     host = new Pointer();
-    CudaDevice.check(cuMemHostAlloc(host, bytes, 0), "cuMemHostAlloc(" + bytes + " bytes of pinned memory)");
+    CudaDevice.check(cuMemHostAlloc(host, bytes, jcuda.driver.JCudaDriver.CU_MEMHOSTALLOC_DEVICEMAP),
+        "cuMemHostAlloc(" + bytes + " bytes of pinned memory)");
+    CudaDevice.Allocation mapped = new CudaDevice.Allocation();
+    CudaDevice.check(cuMemHostGetDevicePointer(mapped, host, 0), "cuMemHostGetDevicePointer");
+    hostOnDevice = mapped.address();
     hostSegment = MemorySegment.ofBuffer(host.getByteBuffer(0, bytes).order(ByteOrder.LITTLE_ENDIAN));
     hostCursor = 0;
   }
@@ -271,7 +281,10 @@ final class Staging implements AutoCloseable {
     }
   }
 
-  /** Copies {@code ints} into the device ring; returns their device address, valid until the ring wraps. */
+  /**
+   * Copies {@code ints} into the device ring, a small array by upload.cu's kernel (a copy engine's copy
+   * between two kernels holds the GPU longer); returns their device address, valid until the ring wraps.
+   */
   long ints(int[] ints) {
     long bytes = 4L * ints.length;
     if (bytes > ring.bytes()) {
@@ -287,15 +300,23 @@ final class Staging implements AutoCloseable {
     }
     long at = ringCursor;
     ringCursor = (ringCursor + bytes + ALIGN - 1) & -ALIGN;
-    upload(MemorySegment.ofArray(ints), ring, at);
+    if (bytes > KERNEL_UPLOAD_BYTES) {
+      upload(MemorySegment.ofArray(ints), ring, at);
+      return ring.address() + at;
+    }
+    long from = reserveHost(bytes);
+    MemorySegment.copy(MemorySegment.ofArray(ints), 0, hostSegment, from, bytes);
+    int blocks = (int) Math.min(UPLOAD_MAX_BLOCKS, (ints.length / 4 + UPLOAD_THREADS - 1) / UPLOAD_THREADS + 1);
+    device.launch("upload_ints", blocks, 1, UPLOAD_THREADS, 0, ring.address() + at, hostOnDevice + from, ints.length);
+    queuedCopy(from, bytes);
     return ring.address() + at;
   }
 
   /**
    * {@link #ints} for arrays that no kernel writes: the last such upload's address when it had the
-   * same contents and still holds. A decode step's layers share one dense plan, and a copy queued
-   * between two kernels left the GPU idle for ~12 µs (the copy engine's round trip; H100, a CUPTI
-   * trace of a Llama-3-8B step at 4K: 0.38 ms of its 6.7).
+   * same contents and still holds. A decode step's layers share one dense plan, and each upload between
+   * two kernels holds the GPU (a copy on the copy engine ~12 µs, H100: a CUPTI trace of a Llama-3-8B step
+   * at 4K found 0.38 ms of its 6.7; upload.cu's kernel ~4-7 µs).
    */
   long readOnlyInts(int[] ints) {
     if (lastReadOnly != null && java.util.Arrays.equals(lastReadOnly, ints)) {
