@@ -302,9 +302,9 @@ final class CudaDevice implements AutoCloseable {
   }
 
   /**
-   * Records the stream's work from here on, in segments of {@link #FIRST_SEGMENT_LAUNCHES} launches and more, each
-   * replayed (through its own exec, updated in place while steps keep their shape) as soon as it is
-   * complete, until {@link #endStep}. Nothing may wait for the stream meanwhile.
+   * Records the stream's work from here on, in segments of {@link #FIRST_SEGMENT_LAUNCHES} launches and
+   * more, each replayed (through its own exec, updated in place while steps keep their shape) as soon as
+   * it is complete, until {@link #endStep}. Nothing may wait for the stream meanwhile.
    */
   void beginStep() {
     recording = true;

@@ -59,8 +59,8 @@ final class Staging implements AutoCloseable {
   private DeviceBuffer ring;
   private long ringCursor;
   /**
-   * The last {@link #readOnlyInts} upload, its device address, and whether it still holds: until the
-   * device ring is reused from its start or a recorded step that queued it is abandoned.
+   * The last {@link #readOnlyInts} upload and its device address; null once the device ring is reused
+   * from its start or a recorded step that may have queued it is dropped.
    */
   private int[] lastReadOnly;
   private long lastReadOnlyAt;
