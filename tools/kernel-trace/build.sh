@@ -3,6 +3,7 @@
 # (CUPTI activity records) to $TRACE_OUT, against the CUPTI of the GPU machine (which has no nsys):
 #   bash tools/kernel-trace/build.sh
 #   CUDA_INJECTION64_PATH=/tmp/trace.so TRACE_OUT=/tmp/tr.txt bash .gpu-long/remote.sh java ... CudaDecodeBenchmark ...
+#   (TRACE_API=1 adds the host's driver calls)
 #   python3 tools/kernel-trace/timeline.py /tmp/tr.txt
 H=$(find /usr/local/cuda*/ -name cupti.h 2>/dev/null | head -1)
 L=$(find /usr/local/cuda*/ -name "libcupti.so*" 2>/dev/null | head -1)

@@ -1,13 +1,19 @@
 # A decode benchmark's GPU timeline from tools/kernel-trace's records (start end name, ns): per step (a step
 # begins with the embedding gather) the time between steps, the kernels' busy time and the gaps between
 # them; then per kernel of the second-to-last step its calls, time and the gaps before it, and one
-# layer in order.
+# layer in order; with driver calls in the records (TRACE_API=1), what the host called from the end of the
+# second-to-last step's last kernel to its third segment, beside the kernels.
 import sys, collections
-ks = []
+ks, api = [], []
 for line in open(sys.argv[1]):
+    if line.startswith("api "):
+        _, s, e, n = line.split(maxsplit=3)
+        api.append((int(s), int(e), n.strip()))
+        continue
     s, e, n = line.split(maxsplit=2)
     ks.append((int(s), int(e), n.strip()))
 ks.sort()
+api.sort()
 print("kernels", len(ks))
 idx = [i for i, k in enumerate(ks) if k[2].startswith("embed")]
 print("steps", len(idx))
@@ -41,3 +47,20 @@ print("end of the step:")
 for i in range(len(seg) - 6, len(seg)):
     s, e, n = seg[i]
     print(f"  {n[:60]:60s} {(e-s)/1e3:7.1f} {(s-seg[i-1][1])/1e3:6.1f}")
+if api:
+    t0 = ks[a - 1][1]  # the previous step's last kernel ends
+    t1 = seg[min(len(seg) - 1, 40)][0]
+    print("host and GPU from the previous step's last kernel (us from its end): driver calls, kernels")
+    events = [(s, e, "  api " + n) for s, e, n in api if t0 - 50000 <= s <= t1]
+    events += [(s, e, "GPU " + n[:50]) for s, e, n in ks[a:] if s <= t1]
+    for s, e, n in sorted(events):
+        if s >= t0 - 2000 or n.startswith("GPU"):
+            print(f"  {(s - t0)/1e3:9.1f} {(e - s)/1e3:7.1f}  {n}")
+    per = collections.defaultdict(lambda: [0, 0.0])
+    for s, e, n in api:
+        if seg[0][0] <= s < ks[b][0]:
+            per[n][0] += 1
+            per[n][1] += (e - s) / 1e3
+    print("driver calls during that step: calls, total us")
+    for n, (c, t) in sorted(per.items(), key=lambda x: -x[1][1])[:12]:
+        print(f"  {n:40s} {c:5d} {t:9.1f}")

@@ -492,7 +492,6 @@ final class CudaDevice implements AutoCloseable {
     return b.toString();
   }
 
-  /** Queues a copy of {@code bytes} from pinned host memory to {@code dst + offset}. */
   /** {@code bytes} of page-locked host memory, which the device copies to and from at full speed. */
   Pointer allocatePinned(long bytes) {
     Pointer p = new Pointer();
@@ -515,6 +514,7 @@ final class CudaDevice implements AutoCloseable {
     }
   }
 
+  /** Queues a copy of {@code bytes} from pinned host memory to {@code dst + offset}. */
   void copyToDevice(DeviceBuffer dst, long offset, Pointer src, long bytes) {
     check(cuMemcpyHtoDAsync(dst.pointer().withByteOffset(offset), src, bytes, stream), "cuMemcpyHtoDAsync");
   }
