@@ -54,7 +54,7 @@ if api:
     events = [(s, e, "  api " + n) for s, e, n in api if t0 - 50000 <= s <= t1]
     events += [(s, e, "GPU " + n[:50]) for s, e, n in ks[a:] if s <= t1]
     for s, e, n in sorted(events):
-        if s >= t0 - 2000 or n.startswith("GPU"):
+        if e >= t0 - 2000 or n.startswith("GPU"):
             print(f"  {(s - t0)/1e3:9.1f} {(e - s)/1e3:7.1f}  {n}")
     per = collections.defaultdict(lambda: [0, 0.0])
     for s, e, n in api:

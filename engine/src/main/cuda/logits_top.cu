@@ -43,9 +43,12 @@ __device__ int block_inclusive_sum(int v, int* warp_totals) {
 }
 
 // out: the softmax denominator (double) at byte 0, then k int ids, then their k float logits.
-// inv_temperature 0 skips the denominator (greedy and top-k sampling do not need it).
+// inv_temperature 0 skips the denominator (greedy and top-k sampling do not need it). A greedy choice
+// (k = 1, inv_temperature 0) is also written to host_id when given (mapped pinned memory): the host
+// reads it once the kernel is done, with no copy between this kernel and the next step's.
 extern "C" __global__ void __launch_bounds__(TOP_THREADS) logits_top(
-    const float* __restrict__ x, int n, int k, float inv_temperature, unsigned char* __restrict__ out) {
+    const float* __restrict__ x, int n, int k, float inv_temperature, unsigned char* __restrict__ out,
+    int* host_id) {
   __shared__ int hist[BINS];
   __shared__ unsigned long long candidates[TOP_MAX];
   __shared__ int warp_totals[32];
@@ -113,6 +116,7 @@ extern "C" __global__ void __launch_bounds__(TOP_THREADS) logits_top(
       reinterpret_cast<int*>(out + 8)[0] = (int) id;
       reinterpret_cast<float*>(out + 12)[0] = x[id];
       *reinterpret_cast<double*>(out) = 0;
+      if (host_id) *host_id = (int) id;
     }
     return;
   }

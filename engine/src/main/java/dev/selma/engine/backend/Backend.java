@@ -42,6 +42,11 @@ public interface Backend extends AutoCloseable {
   /** {@code out[t] = table[tokens[t]]}, dequantized. */
   void embed(Activations out, Weight table, int[] tokens);
 
+  /** {@code out[0] = table[token]} of one token, which may be one {@link #greedy} chose and the host has not read. */
+  default void embed(Activations out, Weight table, Token token) {
+    embed(out, table, new int[] {token.id()});
+  }
+
   /** {@code out[t] = x[t] / rms(x[t]) · weight}, with rms over the row, fp32 accumulation. */
   void rmsNorm(Activations out, Activations x, Weight weight, float eps);
 
@@ -140,6 +145,24 @@ public interface Backend extends AutoCloseable {
     float[] values = new float[x.cols()];
     read(x, row, values);
     return TopLogits.of(values, k, inverseTemperature);
+  }
+
+  /**
+   * The greedy choice of row {@code row} of {@code x}: {@code top(x, row, 1, 0)}'s token. A backend that
+   * {@linkplain #choosesAhead chooses ahead} leaves it where it was made and brings its id to the host
+   * without waiting; the others choose at once.
+   */
+  default Token greedy(Activations x, int row) {
+    return Token.of(top(x, row, 1, 0).ids()[0]);
+  }
+
+  /**
+   * Whether {@link #greedy} leaves its choice on this backend, for the next decode step's {@link
+   * #embed(Activations, Weight, Token)}: then a greedy generation queues the step for a token before the
+   * host reads it, so that the host's work between steps overlaps the backend's (a GPU).
+   */
+  default boolean choosesAhead() {
+    return false;
   }
 
   @Override

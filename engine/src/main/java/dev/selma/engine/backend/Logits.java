@@ -13,6 +13,14 @@ public interface Logits {
   /** The {@code k} largest logits and the softmax denominator at {@code inverseTemperature} (see {@link TopLogits}). */
   TopLogits top(int k, float inverseTemperature);
 
+  /**
+   * The greedy choice, {@code top(1, 0)}'s token (the largest logit, the lowest id among equal ones), left
+   * where it was made until its id is asked for (see {@link Backend#choosesAhead}).
+   */
+  default Token greedy() {
+    return Token.of(top(1, 0).ids()[0]);
+  }
+
   /** Logits already on the host. */
   static Logits of(float[] row) {
     return new Logits() {

@@ -2,6 +2,7 @@ package dev.selma.engine.generate;
 
 import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.backend.Logits;
+import dev.selma.engine.backend.Token;
 import dev.selma.engine.llama.DocumentKv;
 import dev.selma.engine.llama.Sequence;
 import java.util.Arrays;
@@ -75,12 +76,28 @@ public final class Generator {
     int count = 0;
     FinishReason reason = FinishReason.LENGTH;
     long t1 = System.nanoTime();
+    // Greedy on a backend that chooses ahead: the step for a chosen token is queued before the host
+    // reads the token, so that the host's work on it overlaps the step. When the token ends the
+    // generation, that step was for nothing, and the sequence holds the token.
+    boolean ahead = sampler.greedy() && seq.choosesAhead();
+    Token chosen = ahead ? logits.greedy() : null;
     while (true) {
       if (cancel.isCancelled()) {
         reason = FinishReason.CANCELLED;
         break;
       }
-      int token = sampler.sample(logits);
+      int token;
+      if (ahead) {
+        Token next = null;
+        if (count + 1 < request.maxNewTokens() && seq.length() + 1 < seq.capacity()) {
+          logits = seq.appendToSample(chosen);
+          next = logits.greedy();
+        }
+        token = chosen.id();
+        chosen = next;
+      } else {
+        token = sampler.sample(logits);
+      }
       if (contains(request.stopTokens(), token)) {
         reason = FinishReason.STOP;
         break;
@@ -100,10 +117,12 @@ public final class Generator {
         reason = FinishReason.STOP;
         break;
       }
-      if (count == request.maxNewTokens() || seq.length() + 1 >= seq.capacity()) {
+      if (ahead ? chosen == null : count == request.maxNewTokens() || seq.length() + 1 >= seq.capacity()) {
         break;
       }
-      logits = seq.appendToSample(new int[] {token});
+      if (!ahead) {
+        logits = seq.appendToSample(new int[] {token});
+      }
     }
     if (!stops.stopped()) {
       out.append(stops.flush());

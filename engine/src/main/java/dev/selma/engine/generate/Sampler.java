@@ -124,6 +124,14 @@ public final class Sampler {
     return c.ids()[keep - 1];
   }
 
+  /**
+   * Whether every choice is the logits' greedy one, which a backend makes alone ({@link Logits#greedy}):
+   * no temperature and no penalty.
+   */
+  public boolean greedy() {
+    return params.greedy() && !penalised();
+  }
+
   private boolean penalised() {
     return params.repetitionPenalty() != 1 || params.frequencyPenalty() != 0 || params.presencePenalty() != 0;
   }

@@ -4,6 +4,7 @@ import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.attention.Rope;
 import dev.selma.engine.backend.Activations;
 import dev.selma.engine.backend.Backend;
+import dev.selma.engine.backend.Token;
 import dev.selma.engine.backend.Weight;
 import dev.selma.engine.model.LlamaWeights;
 import dev.selma.engine.model.ModelConfig;
@@ -101,14 +102,24 @@ public final class Llama {
    * sequence, and leaves the final hidden states of the chunk in {@code ws.x}.
    */
   void forwardChunk(Sequence seq, int[] tokens, AttentionConfig attention) {
+    backend.embed(seq.workspace.x.rows(0, tokens.length), embedding, tokens);
+    forwardLayers(seq, tokens.length, attention);
+  }
+
+  /** {@link #forwardChunk} of one token that the backend chose and the host may not have read yet. */
+  void forwardChosen(Sequence seq, Token token, AttentionConfig attention) {
+    backend.embed(seq.workspace.x.rows(0, 1), embedding, token);
+    forwardLayers(seq, 1, attention);
+  }
+
+  /** The layers of a chunk of {@code n} tokens whose embeddings are in {@code ws.x}. */
+  private void forwardLayers(Sequence seq, int n, AttentionConfig attention) {
     Workspace ws = seq.workspace;
-    int n = tokens.length;
     Activations x = ws.x.rows(0, n), xb = ws.xb.rows(0, n), q = ws.q.rows(0, n), k = ws.k.rows(0, n),
         v = ws.v.rows(0, n), att = ws.att.rows(0, n), gate = ws.gate.rows(0, n), up = ws.up.rows(0, n);
     float eps = (float) config.rmsNormEps();
     Rope rope = rope(seq.cache.length() + n, attention);
 
-    backend.embed(x, embedding, tokens);
     for (int l = 0; l < blocks.size(); l++) {
       Block b = blocks.get(l);
       backend.rmsNorm(xb, x, b.attnNorm, eps);

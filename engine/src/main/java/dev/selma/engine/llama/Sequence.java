@@ -3,6 +3,7 @@ package dev.selma.engine.llama;
 import dev.selma.engine.attention.AttentionConfig;
 import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.backend.Logits;
+import dev.selma.engine.backend.Token;
 import dev.selma.engine.backend.TopLogits;
 import dev.selma.engine.kv.KvCache;
 import dev.selma.engine.kv.KvPage;
@@ -56,6 +57,13 @@ public final class Sequence implements AutoCloseable {
   private int inexactFrom = Integer.MAX_VALUE;
   /** Counts the writes of the workspace's logits, so that a {@link Logits} knows when it went stale. */
   private long logitsVersion;
+  /**
+   * The token appended at {@link #pendingAt} by {@link #appendToSample(Token)} before the host had its id,
+   * or null: {@link #settle} reads it into {@link #tokens} (and offers the page it may have completed)
+   * when the tokens are next needed.
+   */
+  private Token pending;
+  private int pendingAt;
 
   Sequence(Llama model, KvCache cache, int maxChunk) {
     if (maxChunk < 1) {
@@ -119,6 +127,7 @@ public final class Sequence implements AutoCloseable {
    * @return the tokens now held
    */
   public int reuseCachedPrefix(int[] prompt) {
+    settle();
     int held = length();
     if (held > prompt.length || !Arrays.equals(tokens, 0, held, prompt, 0, held)) {
       throw new IllegalArgumentException("the prompt does not start with the " + held + " tokens held");
@@ -211,6 +220,7 @@ public final class Sequence implements AutoCloseable {
    *     here under the current attention
    */
   public DocumentKv documentKv(int[] prompt, int from, int to) {
+    settle();
     if (prefixCache == null) {
       throw new IllegalStateException("document reuse needs a prefix cache");
     }
@@ -248,7 +258,7 @@ public final class Sequence implements AutoCloseable {
     // the prompt "prefix + document", which no request sent.
     try {
       for (int at = from; at < to; at += maxChunk) {
-        run(Arrays.copyOfRange(prompt, at, Math.min(to, at + maxChunk)), false);
+        run(Arrays.copyOfRange(prompt, at, Math.min(to, at + maxChunk)), null, false);
       }
       rows.append(paged, prefix, prefix + n);
       truncate(prefix);
@@ -270,6 +280,7 @@ public final class Sequence implements AutoCloseable {
    * (document reuse): an approximation, since they did not attend to what precedes them here.
    */
   public void place(DocumentKv document, int from, int to) {
+    settle();
     int start = length();
     if (start + to - from > capacity()) {
       throw new IllegalArgumentException("sequence of " + (start + to - from) + " tokens exceeds the capacity of "
@@ -294,6 +305,7 @@ public final class Sequence implements AutoCloseable {
 
   /** The tokens held, in order. */
   public int[] tokens() {
+    settle();
     return Arrays.copyOf(tokens, length());
   }
 
@@ -339,19 +351,12 @@ public final class Sequence implements AutoCloseable {
     if (newTokens.length == 0) {
       throw new IllegalArgumentException("no tokens to append");
     }
-    if (length() + newTokens.length > capacity()) {
-      throw new IllegalArgumentException("sequence of " + (length() + newTokens.length)
-          + " tokens exceeds the capacity of " + capacity());
-    }
+    settle();
+    checkRoom(newTokens.length);
     logitsVersion++; // whatever logits the workspace held are overwritten from here on
     if (decode && lastLogits) {
-      // One token through the model and its logits: a backend may replay a record of the step.
-      int start = length();
-      model.backend().decodeStep(cache, attention, () -> {
-        run(newTokens, true);
-        model.logits(workspace, 0, 1, null);
-      });
-      record(start, newTokens);
+      decodeStep(newTokens, null);
+      record(length() - 1, newTokens);
       offerFullPages();
       return;
     }
@@ -359,7 +364,7 @@ public final class Sequence implements AutoCloseable {
       int to = Math.min(newTokens.length, from + maxChunk);
       int[] chunk = Arrays.copyOfRange(newTokens, from, to);
       int start = length();
-      run(chunk, decode);
+      run(chunk, null, decode);
       record(start, chunk);
       offerFullPages();
       if (all != null) {
@@ -367,6 +372,55 @@ public final class Sequence implements AutoCloseable {
       } else if (lastLogits && to == newTokens.length) {
         model.logits(workspace, chunk.length - 1, chunk.length, null);
       }
+    }
+  }
+
+  /**
+   * {@link #appendToSample(int[])} of one token that the backend chose ({@link Logits#greedy}) and the host
+   * may not have read: the decode step is queued at once, its embedding reading the token where the
+   * backend left it, and the sequence reads the id when it next needs its tokens.
+   */
+  public Logits appendToSample(Token token) {
+    settle();
+    checkRoom(1);
+    logitsVersion++;
+    decodeStep(null, token);
+    record(length() - 1, new int[] {0}); // the id, once read
+    pending = token;
+    pendingAt = length() - 1;
+    return new LastLogits(logitsVersion);
+  }
+
+  /** Whether a greedy generation can queue a decode step before the host reads the token (a GPU). */
+  public boolean choosesAhead() {
+    return model.backend().choosesAhead();
+  }
+
+  /**
+   * One token (its id, or the backend's {@code chosen} token) through the model and its logits: a backend
+   * may replay a record of the step.
+   */
+  private void decodeStep(int[] token, Token chosen) {
+    model.backend().decodeStep(cache, attention, () -> {
+      run(token, chosen, true);
+      model.logits(workspace, 0, 1, null);
+    });
+  }
+
+  private void checkRoom(int newTokens) {
+    if (length() + newTokens > capacity()) {
+      throw new IllegalArgumentException("sequence of " + (length() + newTokens) + " tokens exceeds the capacity of "
+          + capacity());
+    }
+  }
+
+  /** Reads the id of a token appended before the host had it, and offers the page it may have completed. */
+  private void settle() {
+    if (pending != null) {
+      Token t = pending;
+      pending = null;
+      tokens[pendingAt] = t.id();
+      offerFullPages();
     }
   }
 
@@ -397,6 +451,12 @@ public final class Sequence implements AutoCloseable {
       return model.backend().top(workspace.logits, 0, k, inverseTemperature);
     }
 
+    @Override
+    public Token greedy() {
+      check();
+      return model.backend().greedy(workspace.logits, 0);
+    }
+
     private void check() {
       if (version != logitsVersion) {
         throw new IllegalStateException("these logits are gone: the sequence appended tokens since, or closed");
@@ -410,17 +470,21 @@ public final class Sequence implements AutoCloseable {
    * no longer what a prefill computes; any other chunk of one token chooses as a longer chunk does,
    * with key bounds.
    */
-  private void run(int[] chunk, boolean decode) {
+  private void run(int[] chunk, Token chosen, boolean decode) {
     int start = length();
     AttentionConfig config = attention;
-    if (chunk.length == 1 && attention.tokenChooses(start)) {
+    if ((chosen != null || chunk.length == 1) && attention.tokenChooses(start)) {
       if (decode) {
         inexactFrom = Math.min(inexactFrom, start);
       } else {
         config = attention.withSelection(AttentionConfig.Selection.BOUND);
       }
     }
-    model.forwardChunk(this, chunk, config);
+    if (chosen != null) {
+      model.forwardChosen(this, chosen, config);
+    } else {
+      model.forwardChunk(this, chunk, config);
+    }
   }
 
   private void record(int start, int[] chunk) {
@@ -432,6 +496,7 @@ public final class Sequence implements AutoCloseable {
 
   /** Forgets the tokens from {@code length} on, so that a different continuation can be run. */
   public void truncate(int length) {
+    settle();
     int kept = cache.truncate(length);
     if (prefixCache != null) {
       unkeyFrom(kept / prefixCache.pageTokens()); // after the cache let go of (or copied) those pages
@@ -446,18 +511,23 @@ public final class Sequence implements AutoCloseable {
       // The cache cut at a block-sum boundary: recompute the rest from the tokens.
       int[] rest = Arrays.copyOfRange(tokens, kept, length);
       for (int from = 0; from < rest.length; from += maxChunk) {
-        run(Arrays.copyOfRange(rest, from, Math.min(rest.length, from + maxChunk)), false);
+        run(Arrays.copyOfRange(rest, from, Math.min(rest.length, from + maxChunk)), null, false);
       }
     }
   }
 
   @Override
   public void close() {
-    logitsVersion++;
-    if (prefixCache != null) {
-      unkeyFrom(0);
+    try {
+      settle(); // the page the last token completed goes to the prefix cache
+    } finally {
+      pending = null;
+      logitsVersion++;
+      if (prefixCache != null) {
+        unkeyFrom(0);
+      }
+      cache.close();
+      workspace.free(model.backend());
     }
-    cache.close();
-    workspace.free(model.backend());
   }
 }

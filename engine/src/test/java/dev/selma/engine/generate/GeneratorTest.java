@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.backend.ChoosingAhead;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.RandomModel;
@@ -22,6 +23,8 @@ class GeneratorTest {
   private static final CpuBackend BACKEND = new CpuBackend(2);
   private static final ModelConfig CONFIG = RandomModel.config(50, 32, 2, 4, 2, false);
   private static final Llama MODEL = new Llama(CONFIG, RandomModel.weights(CONFIG, 11), BACKEND);
+  /** The same model on a backend that chooses ahead: greedy steps are queued before the token is read. */
+  private static final Llama AHEAD = new Llama(CONFIG, RandomModel.weights(CONFIG, 11), ChoosingAhead.of(BACKEND));
   private static final int[] PROMPT = {3, 14, 15, 9, 26, 5, 35};
 
   @AfterAll
@@ -190,6 +193,44 @@ class GeneratorTest {
     t.join(10_000);
     assertEquals(FinishReason.CANCELLED, result.getFirst().finishReason());
     assertTrue(result.getFirst().tokens().length < 100, "stopped after " + seen.get() + " tokens");
+  }
+
+  /**
+   * Greedy generation that queues each step before reading its token (as on a GPU) gives what generation
+   * step by step gives, for every way a generation ends; when a stop token ends it, the sequence also
+   * holds that token, whose step was already queued.
+   */
+  @Test
+  void greedyStepsQueuedAheadGiveWhatStepsOneByOneGive() {
+    int[] free = run(GenerationRequest.builder(PROMPT).maxNewTokens(8).build()).tokens();
+    List<GenerationRequest> requests = List.of(GenerationRequest.builder(PROMPT).maxNewTokens(8).build(),
+        GenerationRequest.builder(PROMPT).maxNewTokens(1).build(),
+        GenerationRequest.builder(PROMPT).maxNewTokens(8).stopTokens(free[3]).build(),
+        GenerationRequest.builder(PROMPT).maxNewTokens(8).stopTokens(free[0]).build(),
+        GenerationRequest.builder(PROMPT).maxNewTokens(8).stopSequences(List.of("w" + free[2] + " w")).build(),
+        GenerationRequest.builder(PROMPT).maxNewTokens(100).build());
+    for (GenerationRequest r : requests) {
+      for (int capacity : new int[] {128, 12}) {
+        try (Sequence one = MODEL.newSequence(capacity, 4); Sequence ahead = AHEAD.newSequence(capacity, 4)) {
+          assertTrue(ahead.choosesAhead());
+          GenerationResult a = Generator.generate(one, r, words()), b = Generator.generate(ahead, r, words());
+          assertArrayEquals(a.tokens(), b.tokens());
+          assertEquals(a.text(), b.text());
+          assertEquals(a.finishReason(), b.finishReason());
+          assertEquals(a.usage().generatedTokens(), b.usage().generatedTokens());
+          int[] held = one.tokens(), aheadHeld = ahead.tokens();
+          if (a.finishReason() == FinishReason.STOP) {
+            // the step for the token that ended it was queued before the token was read
+            assertEquals(held.length + 1, aheadHeld.length);
+            assertArrayEquals(held, java.util.Arrays.copyOf(aheadHeld, held.length));
+            int last = r.stopSequences().isEmpty() ? r.stopTokens()[0] : a.tokens()[a.tokens().length - 1];
+            assertEquals(last, aheadHeld[held.length]);
+          } else {
+            assertArrayEquals(held, aheadHeld);
+          }
+        }
+      }
+    }
   }
 
   @Test

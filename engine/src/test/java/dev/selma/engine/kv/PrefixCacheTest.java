@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selma.engine.attention.AttentionConfig;
+import dev.selma.engine.backend.ChoosingAhead;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.generate.GenerationRequest;
 import dev.selma.engine.generate.GenerationResult;
@@ -169,6 +170,36 @@ class PrefixCacheTest {
           Arrays.copyOf(prompt, 50), attention));
       assertEquals(48, assertExact(ref, cache, prompt, attention), "three of six pages cached");
     }
+  }
+
+  /**
+   * Pages completed by tokens whose steps were queued before their ids were read (greedy generation on a
+   * backend that chooses ahead, as a GPU does) are offered under those ids, the last one when the
+   * sequence closes: a later prompt of the prompt and the answer reuses them as it does a step-by-step
+   * generation's.
+   */
+  @Test
+  void pagesCompletedByStepsQueuedAheadAreKeyedByTheirTokens() {
+    Llama ahead = new Llama(CONFIG, WEIGHTS, ChoosingAhead.of(BACKEND));
+    int[] prompt = tokens(20, 77);
+    int[][] answers = new int[2][];
+    for (int m = 0; m < 2; m++) {
+      Llama model = m == 0 ? MODEL : ahead;
+      try (PrefixCache cache = cache(options(1 << 20, 0, 0, null))) {
+        try (Sequence s = model.newSequence(256, CHUNK)) {
+          s.prefixCache(cache);
+          // 20 + 28 tokens appended: the last of them completes the third page
+          answers[m] = Generator.generate(s, GenerationRequest.builder(prompt).maxNewTokens(29).build(), null).tokens();
+          assertEquals(48, s.length());
+        }
+        int[] next = concat(prompt, Arrays.copyOf(answers[m], 28), new int[] {1});
+        try (Sequence s = model.newSequence(256, CHUNK)) {
+          s.prefixCache(cache);
+          assertEquals(48, s.reuseCachedPrefix(next));
+        }
+      }
+    }
+    assertArrayEquals(answers[0], answers[1]);
   }
 
   @Test

@@ -608,6 +608,16 @@ final class CudaAttention implements AutoCloseable {
     c.plan = null;
   }
 
+  /** Whether a decode token's choices were queued for the host and not handed to their statistics yet. */
+  boolean choicesUnread() {
+    for (Choices c : choices.values()) {
+      if (c.stats != null) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Hands the copied choices to their statistics; the stream has been synchronised since they were queued. */
   void deliverChoices() {
     for (java.util.Map.Entry<Integer, PlanChoices> e : planChoices.entrySet()) {

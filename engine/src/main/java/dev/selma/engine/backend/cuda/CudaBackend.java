@@ -5,6 +5,7 @@ import dev.selma.engine.attention.AttentionStats;
 import dev.selma.engine.attention.Rope;
 import dev.selma.engine.backend.Activations;
 import dev.selma.engine.backend.Backend;
+import dev.selma.engine.backend.Token;
 import dev.selma.engine.backend.TopLogits;
 import dev.selma.engine.backend.Weight;
 import dev.selma.engine.kv.KvCache;
@@ -38,6 +39,8 @@ public final class CudaBackend implements Backend {
   public static final int KV_PAGE_TOKENS = CudaKvCache.PAGE;
   /** Tokens up to which a bf16 matmul is gemv.cu's (GEMV_ROWS there) rather than a cuBLAS GEMM. */
   private static final int GEMV_ROWS = 4;
+  /** float4s a thread of rms_norm.cu holds in registers (NORM_VECTORS there). */
+  private static final int NORM_VECTORS = 4;
   /** Weight rows and threads of one block of q8_0.cu's GEMVs (Q8_ROWS and Q8_WARPS there). */
   private static final int Q8_ROWS = 4, Q8_THREADS = 8 * 32;
   /** The same of q4_0.cu's GEMVs (Q4_ROWS and Q4_WARPS there). */
@@ -385,13 +388,36 @@ public final class CudaBackend implements Backend {
       return;
     }
     // One token (a decode step) goes by value: a copy ahead of the kernel would hold the GPU for ~10 µs.
-    long ids = tokens.length == 1 ? 0 : staging.ints(tokens);
-    int token = tokens[0];
+    launchEmbed(o, w, tokens.length, tokens.length == 1 ? 0 : staging.ints(tokens), tokens[0]);
+  }
+
+  /** A token that {@link #greedy} chose is read where logits_top wrote it, not by the host. */
+  @Override
+  public synchronized void embed(Activations out, Weight table, Token token) {
+    if (!(token instanceof ChosenToken c) || c.id >= 0) {
+      embed(out, table, new int[] {token.id()});
+      return;
+    }
+    enter();
+    CudaActivations o = (CudaActivations) out;
+    CudaWeight w = (CudaWeight) table;
+    check(o.rows() >= 1 && o.cols() == w.cols(), "embed shapes");
+    launchEmbed(o, w, 1, c.deviceId, 0);
+  }
+
+  /**
+   * The embedding gather of {@code count} tokens: their ids at device address {@code ids}, or one {@code
+   * token}. One token (a decode step) gets a thread for every four elements of its row (up to 1024), so
+   * that each thread's loads and stores take few round trips to memory (a row of 4,096 bf16: 1.54 µs, 3.5
+   * with 256 threads; H100, in a CUDA graph).
+   */
+  private void launchEmbed(CudaActivations o, CudaWeight w, int count, long ids, int token) {
+    int threads = count == 1 ? Math.min(1024, 32 * ceilDiv(ceilDiv(w.cols(), 4), 32)) : THREADS;
     if (CudaWeight.keptQuantized(w.type())) {
-      device.launch("embed_" + CudaWeight.stem(w.type()), tokens.length, 1, THREADS, 0, o.address(), w.address(),
+      device.launch("embed_" + CudaWeight.stem(w.type()), count, 1, threads, 0, o.address(), w.address(),
           w.scales(), ids, token, w.cols());
     } else {
-      device.launch(w.type() == GgmlType.BF16 ? "embed_bf16" : "embed_f32", tokens.length, 1, THREADS, 0,
+      device.launch(w.type() == GgmlType.BF16 ? "embed_bf16" : "embed_f32", count, 1, threads, 0,
           o.address(), w.address(), ids, token, w.cols());
     }
   }
@@ -413,9 +439,10 @@ public final class CudaBackend implements Backend {
   private void launchRmsNorm(long out, long out16, CudaActivations in, CudaWeight w, float eps) {
     int n = in.cols();
     check(w.type() == GgmlType.F32 && (long) w.rows() * w.cols() == n, "rmsNorm weight " + w.name() + " shape");
-    // A decode step's few rows: a thread for each float4 of the row (up to 1024), so that one round of
-    // loads reads it; prefill's many rows keep four float4s a thread.
-    int threads = in.rows() <= GEMV_ROWS ? Math.min(1024, 32 * ceilDiv(ceilDiv(n, 4), 32)) : THREADS;
+    // A decode step's few rows: a thread for every NORM_VECTORS float4s of a row (up to 1024), so that one
+    // round of loads reads it into registers and few warps meet in the reduction (a row of 4,096: 1.84 µs
+    // with 256 threads, 2.18 with 1,024, 3.23 with 128; H100, in a CUDA graph); prefill's rows take THREADS.
+    int threads = in.rows() <= GEMV_ROWS ? Math.min(1024, 32 * ceilDiv(ceilDiv(n, 4 * NORM_VECTORS), 32)) : THREADS;
     device.launch("rms_norm", in.rows(), 1, threads, 0, out, out16, in.address(), w.address(), n, eps);
   }
 
@@ -686,10 +713,21 @@ public final class CudaBackend implements Backend {
       step.run();
       return;
     }
-    device.synchronize();
-    attention.deliverChoices();
+    // The step before may still run (greedy generation queues the next step before reading the token):
+    // only a decode token's own choices, copied back for its statistics, are awaited first, as the
+    // recorded step will queue the next copy into the same memory.
+    if (attention.choicesUnread()) {
+      device.synchronize();
+      attention.deliverChoices();
+    }
+    // While the GPU still runs the step before (it chose this step's token), the step is recorded as one
+    // segment: the GPU has work meanwhile, and each segment's start costs it a few µs.
+    boolean busy = greedyChoices > 0 && !device.done(chosenDone[(int) ((greedyChoices - 1) % CHOSEN_SLOTS)]);
     staging.reserve(attention.stepUploadBytes(cache, config));
     device.beginStep();
+    if (busy) {
+      device.recordRestAsOneSegment();
+    }
     try {
       step.run();
     } catch (RuntimeException | Error e) {
@@ -748,7 +786,7 @@ public final class CudaBackend implements Backend {
     // logits_top.cu writes the denominator (a double), then k ids, then k values.
     topScratch = grow(topScratch, 8 + 8L * TopLogits.MAX_K, "the largest logits");
     device.launch("logits_top", 1, 1, TOP_THREADS, 0, a.address(row), a.cols(), k, inverseTemperature,
-        topScratch.address());
+        topScratch.address(), 0L);
     MemorySegment host = MemorySegment.ofArray(new long[1 + k]);
     staging.download(topScratch, 0, host);
     attention.deliverChoices(); // the download waited for the stream
@@ -764,6 +802,88 @@ public final class CudaBackend implements Backend {
     }
     long blocks = Math.min((n + THREADS - 1) / THREADS, 16L * device.multiprocessors());
     device.launch(kernel, (int) blocks, 1, THREADS, 0, args);
+  }
+
+  /**
+   * Greedy choices: logits_top's output for k = 1 (the denominator, a double, then the id and its value) in
+   * one of {@link #CHOSEN_SLOTS} slots of {@link #chosen} in turn, the id also written to the same slot of
+   * {@link #chosenHost}, pinned memory mapped into the GPU's address space; a slot is read before it is
+   * written again.
+   */
+  private static final int CHOSEN_SLOTS = 4, CHOSEN_BYTES = 16;
+  private DeviceBuffer chosen;
+  private CudaDevice.Mapped chosenHost;
+  private final ChosenToken[] chosenTokens = new ChosenToken[CHOSEN_SLOTS];
+  private final jcuda.driver.CUevent[] chosenDone = new jcuda.driver.CUevent[CHOSEN_SLOTS];
+  private long greedyChoices;
+
+  /** The greedy choice stays on the GPU: the next step's embedding reads it there (see {@link ChosenToken}). */
+  @Override
+  public boolean choosesAhead() {
+    return true;
+  }
+
+  @Override
+  public synchronized Token greedy(Activations x, int row) {
+    enter();
+    CudaActivations a = (CudaActivations) x;
+    if (row < 0 || row >= a.rows()) {
+      throw new IndexOutOfBoundsException("row " + row + " of " + a.rows());
+    }
+    if (chosen == null) {
+      chosen = memory.allocate((long) CHOSEN_SLOTS * CHOSEN_BYTES, "greedy choices");
+      chosenHost = device.allocateMapped(4L * CHOSEN_SLOTS);
+    }
+    int slot = (int) (greedyChoices++ % CHOSEN_SLOTS);
+    if (chosenTokens[slot] != null) {
+      chosenTokens[slot].settle();
+    }
+    if (chosenDone[slot] == null) {
+      chosenDone[slot] = device.newEvent();
+    }
+    long at = chosen.address() + (long) slot * CHOSEN_BYTES;
+    device.launch("logits_top", 1, 1, TOP_THREADS, 0, a.address(row), a.cols(), 1, 0f, at,
+        chosenHost.deviceAddress() + 4L * slot);
+    device.record(chosenDone[slot]);
+    return chosenTokens[slot] = new ChosenToken(at + 8, slot);
+  }
+
+  /**
+   * A greedy choice on its way to the host: its id is at {@code deviceId} on the GPU, where the next
+   * decode step's embedding reads it, and in the host's slot once the kernel that chose it is done, for
+   * which {@link #id} waits (for that kernel, not for steps queued since).
+   */
+  private final class ChosenToken implements Token {
+    final long deviceId;
+    final int slot;
+    /** The id once read, or -1. */
+    int id = -1;
+
+    ChosenToken(long deviceId, int slot) {
+      this.deviceId = deviceId;
+      this.slot = slot;
+    }
+
+    @Override
+    public int id() {
+      synchronized (CudaBackend.this) {
+        settle();
+        return id;
+      }
+    }
+
+    void settle() {
+      if (id >= 0) {
+        return;
+      }
+      if (closed) {
+        throw new IllegalStateException("the CUDA backend is closed");
+      }
+      device.makeCurrent();
+      device.await(chosenDone[slot]);
+      id = chosenHost.host().getByteBuffer(4L * slot, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt();
+      chosenTokens[slot] = null;
+    }
   }
 
   private DeviceBuffer grow(DeviceBuffer b, long bytes, String what) {
@@ -797,6 +917,14 @@ public final class CudaBackend implements Backend {
       device.synchronize();
       pinnedPool.values().forEach(free -> free.forEach(device::freePinned));
       pinnedPool.clear();
+      if (chosenHost != null) {
+        device.freePinned(chosenHost.host());
+      }
+      for (jcuda.driver.CUevent e : chosenDone) {
+        if (e != null) {
+          device.destroy(e);
+        }
+      }
       device.destroyExecs();
       attention.close();
       staging.close();

@@ -1,8 +1,6 @@
 package dev.selma.engine.backend.cuda;
 
 import static jcuda.driver.JCudaDriver.cuMemFreeHost;
-import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
-import static jcuda.driver.JCudaDriver.cuMemHostGetDevicePointer;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -79,12 +77,9 @@ final class Staging implements AutoCloseable {
   }
 
   private void allocateHost(long bytes) {
-    host = new Pointer();
-    CudaDevice.check(cuMemHostAlloc(host, bytes, jcuda.driver.JCudaDriver.CU_MEMHOSTALLOC_DEVICEMAP),
-        "cuMemHostAlloc(" + bytes + " bytes of pinned memory)");
-    CudaDevice.Allocation mapped = new CudaDevice.Allocation();
-    CudaDevice.check(cuMemHostGetDevicePointer(mapped, host, 0), "cuMemHostGetDevicePointer");
-    hostOnDevice = mapped.address();
+    CudaDevice.Mapped mapped = device.allocateMapped(bytes);
+    host = mapped.host();
+    hostOnDevice = mapped.deviceAddress();
     hostSegment = MemorySegment.ofBuffer(host.getByteBuffer(0, bytes).order(ByteOrder.LITTLE_ENDIAN));
     hostCursor = 0;
   }
@@ -95,20 +90,21 @@ final class Staging implements AutoCloseable {
   }
 
   /**
-   * Makes room for {@code bytes} of uploads in both rings now, waiting for the stream if a ring must wrap,
-   * so that uploads of up to that many bytes from here on do not wait (a recorded decode step may not).
+   * Makes room for {@code bytes} of uploads in both rings now, so that uploads of up to that many bytes
+   * from here on do not wait (a recorded decode step may not): waits for the stream if a ring must wrap,
+   * else for the copies of an earlier lap that read the pinned ring ahead of its cursor. Work queued
+   * before (the step before, still running) may go on: the step's uploads go past it in both rings.
    */
   void reserve(long bytes) {
-    boolean wrap = hostCursor + bytes > hostSegment.byteSize() || ringCursor + bytes > ring.bytes();
-    if (wrap || !queued.isEmpty()) {
-      device.synchronize(); // every queued copy is done: none can make the step wait
+    if (hostCursor + bytes > hostSegment.byteSize() || ringCursor + bytes > ring.bytes()) {
+      device.synchronize();
       forgetQueued();
-    }
-    if (wrap) {
       hostCursor = 0;
       ringCursor = 0;
       lap++;
       lastReadOnly = null;
+    } else {
+      awaitCopiesReading(hostCursor + bytes);
     }
   }
 

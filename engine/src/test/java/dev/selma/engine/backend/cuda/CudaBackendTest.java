@@ -16,6 +16,8 @@ import dev.selma.engine.backend.TopLogitsTest;
 import dev.selma.engine.backend.Weight;
 import dev.selma.engine.backend.cpu.CpuBackend;
 import dev.selma.engine.backend.cuda.CudaOptions.Precision;
+import dev.selma.engine.generate.GenerationRequest;
+import dev.selma.engine.generate.Generator;
 import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.llama.Llama;
 import dev.selma.engine.llama.RandomModel;
@@ -486,6 +488,43 @@ class CudaBackendTest {
       int[] cpuTokens = greedy(new Llama(config, weights, cpu), attention, 120);
       int[] gpuTokens = greedy(new Llama(config, weights, fp32), attention, 120);
       assertArrayEquals(cpuTokens, gpuTokens, attention.toString());
+    }
+  }
+
+  /**
+   * Greedy generation on the GPU queues each decode step before the host reads the token the step before
+   * chose (the embedding reads it on the GPU): it gives the tokens of a loop that reads every logit and
+   * appends their argmax, with steps replayed from CUDA graphs (bf16) and launched one by one (fp32); a
+   * stop token ends it where it ends that loop's tokens, and the sequence then also holds the stop token.
+   */
+  @Test
+  void greedyGenerationQueuedAheadGivesTheTokensOfAStepByStepLoop() {
+    ModelConfig config = MODELS.get(2);
+    LlamaWeights weights = RandomModel.weights(config, 5);
+    for (CudaBackend gpu : List.of(fp32, bf16)) {
+      assertTrue(gpu.choosesAhead());
+      Llama model = new Llama(config, weights, gpu);
+      for (AttentionConfig attention : List.of(AttentionConfig.dense(), SPARSE.withSelection(
+          AttentionConfig.Selection.BOUND))) {
+        String what = gpu.name() + " " + attention;
+        int[] expected = greedy(model, attention, 60), prompt = Arrays.copyOf(TOKENS, 40);
+        try (Sequence s = model.newSequence(256, 32)) {
+          GenerationRequest r = GenerationRequest.builder(prompt).maxNewTokens(60).attention(attention).build();
+          assertArrayEquals(expected, Generator.generate(s, r, null).tokens(), what);
+          assertEquals(40 + 59, s.length(), what);
+        }
+        int stop = expected[30], at = 0;
+        while (expected[at] != stop) {
+          at++;
+        }
+        try (Sequence s = model.newSequence(256, 32)) {
+          GenerationRequest r = GenerationRequest.builder(prompt).maxNewTokens(60).attention(attention)
+              .stopTokens(stop).build();
+          assertArrayEquals(Arrays.copyOf(expected, at), Generator.generate(s, r, null).tokens(), what);
+          assertEquals(40 + at + 1, s.length(), what);
+          assertEquals(stop, s.tokens()[40 + at], what);
+        }
+      }
     }
   }
 

@@ -1,7 +1,8 @@
 package dev.selma.engine.backend.cuda;
 
 import dev.selma.engine.attention.AttentionConfig;
-import dev.selma.engine.backend.TopLogits;
+import dev.selma.engine.backend.Logits;
+import dev.selma.engine.backend.Token;
 import dev.selma.engine.eval.Scheme;
 import dev.selma.engine.kv.KvPrecision;
 import dev.selma.engine.llama.Llama;
@@ -14,9 +15,11 @@ import java.util.SplittableRandom;
 
 /**
  * Batch-1 speed of a real architecture with dummy bf16 weights: weight generation, an untimed warm-up
- * prefill, the timed prefill of a context, then decode steps as generation runs them (each appends one token and chooses the next on
- * the GPU, greedily; the tokens appended are a fixed sequence rather than the choices), timed after
- * eight untimed ones. Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
+ * prefill, the timed prefill of a context, then decode steps as greedy generation runs them, timed after
+ * eight untimed ones: each appends the token the step before chose on the GPU, queued before the host
+ * reads that token, and the host reads it while the step runs ({@code -Dselma.bench.ahead=false}: each
+ * step appends a token the host has, one of a fixed sequence, and waits for its choice before the next).
+ * Prints tokens/s and, given the device's measured copy bandwidth, the weight-read floor.
  *
  * <pre>java ... dev.selma.engine.backend.cuda.CudaDecodeBenchmark [arch] [context] [steps] [copy GB/s] [prefill chunk]
  * [specialised|general] [scheme] [auto|fp8] [bf16|q8_0|q4_0|q4_k]</pre>
@@ -138,7 +141,8 @@ public final class CudaDecodeBenchmark {
         boolean sample = Boolean.getBoolean("selma.bench.sample");
         HostSampler prefillSampler = sample ? HostSampler.start(Thread.currentThread()) : null;
         long p0 = System.nanoTime();
-        TopLogits top = seq.appendToSample(prompt).top(1, 0);
+        Logits last = seq.appendToSample(prompt);
+        last.top(1, 0); // waits for the prefill
         double prefill = (System.nanoTime() - p0) / 1e9;
         if (prefillSampler != null) {
           System.out.println("prefill: where the host thread was (stack samples every 0.2 ms):\n" + prefillSampler.stop());
@@ -151,17 +155,26 @@ public final class CudaDecodeBenchmark {
           System.out.println("prefill profile (every operation run alone):\n" + prefillProfile);
         }
         double[] ms = new double[steps];
-        int token = 1;
+        int token = 1, chosenLast = -1;
+        boolean ahead = !"false".equals(System.getProperty("selma.bench.ahead"));
+        Token chosen = last.greedy();
         HostSampler sampler = sample ? HostSampler.start(Thread.currentThread()) : null;
         // WARMUP steps first, untimed: the JIT compiles the step's code and the first recorded graphs are made.
+        long s0 = System.nanoTime();
         for (int i = -WARMUP; i < steps; i++) {
-          long s0 = System.nanoTime();
-          // A step as generation runs it: the token chosen on the GPU (greedy), 8 bytes copied back.
-          top = seq.appendToSample(new int[] {token}).top(1, 0);
-          if (i >= 0) {
-            ms[i] = (System.nanoTime() - s0) / 1e6;
+          if (ahead) {
+            Token next = seq.appendToSample(chosen).greedy();
+            chosen.id(); // the host has the token while the step for it runs
+            chosen = next;
+          } else {
+            chosenLast = seq.appendToSample(new int[] {token}).top(1, 0).ids()[0];
+            token = (token * 31 + 7) % config.vocabSize();
           }
-          token = (token * 31 + 7) % config.vocabSize();
+          long s1 = System.nanoTime();
+          if (i >= 0) {
+            ms[i] = (s1 - s0) / 1e6;
+          }
+          s0 = s1;
         }
         if (sampler != null) {
           System.out.println("decode: where the host thread was (stack samples every 0.2 ms):\n" + sampler.stop());
@@ -185,7 +198,7 @@ public final class CudaDecodeBenchmark {
           System.out.println("decode profile (every operation run alone):\n" + profile);
         }
         System.out.printf(Locale.ROOT, "peak GPU memory held by Selma: %.2f GB; KV cache %.2f GB; last greedy token %d%n",
-            gpu.peakDeviceBytes() / 1e9, seq.cache().bytes() / 1e9, top.ids()[0]);
+            gpu.peakDeviceBytes() / 1e9, seq.cache().bytes() / 1e9, ahead ? chosen.id() : chosenLast);
         String json = System.getProperty("selma.bench.json");
         if (json != null) {
           java.nio.file.Files.writeString(java.nio.file.Path.of(json), String.format(Locale.ROOT,
