@@ -18,7 +18,10 @@ public final class Generator {
 
   /**
    * Generates on {@code seq}. {@code text} decodes tokens as they come; with null, the result has no
-   * text and stop sequences cannot be used.
+   * text and stop sequences cannot be used. Greedy generation on a backend that {@linkplain
+   * dev.selma.engine.backend.Backend#choosesAhead chooses ahead} queues each decode step before reading its
+   * token: when a stop token, a stop sequence or cancellation ends it, {@code seq} also holds the last
+   * token chosen, whose step was already running.
    */
   public static GenerationResult generate(Sequence seq, GenerationRequest request, TokenTextStream text) {
     int[] prompt = request.prompt();
