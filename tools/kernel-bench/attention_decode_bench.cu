@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
     auto layer = [&](int l) {
       attention_decode_bf16_d128_g4<<<dim3(H, splits), DEC_WARPS * 32>>>(
           dOut, dQ, H * G * D, T - 1, dPages, keysBytes, l, H, D, G, dItems, dOff, dBlk, dPos, dShift, BS, T, 0, dloc,
-          dlos, dhic, dhis, 1.f, 0, 1.f / sqrtf(D), cps, splits > 1 ? partO : nullptr, splits > 1 ? partMl : nullptr);
+          dlos, dhic, dhis, 1.f, 0, 1.f / sqrtf(D), cps, splits > 1 ? partO : nullptr, splits > 1 ? partMl : nullptr,
+          nullptr, nullptr, 0, 0, -1);
       if (splits > 1)
         attention_combine<<<dim3(H, G), COMBINE_THREADS>>>(dOut, H * G * D, T - 1, H, D, G, dItems, splits, partO, partMl);
     };

@@ -19,9 +19,13 @@
 // units, as attention.cu's, for attention_combine. Index arithmetic is 32-bit: a plan entry has fewer
 // than 2^31 keys, and positions are below 2^31. Plans whose block size is not a multiple of U run on
 // attention.cu.
+//
+// Given k_new and v_new (bf16 pages, a dense plan), the block of split store_split stores the token's own
+// key and value in the cache first (kv_store.cuh), then reads them as it reads the others: a decode step
+// saves kv_store.cu's launch, and no other block reads that token. (fp8 pages: the host launches kv_store.cu.)
 #include <math_constants.h>
 #include "attention.cuh"
-#include "kv_layout.cuh"
+#include "kv_store.cuh"
 #include "rope.cuh"
 
 #define DEC_WARPS 4
@@ -128,7 +132,8 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
                               const int* items, const int* key_offsets, const int* key_blocks,
                               const int* key_positions, const int* query_shift, int block_size, int key_length,
                               PositionMap map, RopeTables rope, float scale, int chunks_per_split, float* part_o,
-                              float* part_ml) {
+                              float* part_ml, const float* k_new, const float* v_new, long long key_sum_offset,
+                              long long query_sum_offset, int store_split) {
   constexpr int DPL = 2 * PAIRS;  // dimensions per lane
   constexpr int U = 32 / G;       // keys per run: U * G scores, one per lane
   static_assert(U * G == 32, "a run's scores are one per lane");
@@ -139,6 +144,13 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
   int e = item[0], token = item[1], g0 = item[3], ng = item[4];
   int kv_head = e % kv_heads, half = head_dim / 2;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if constexpr (!FP8) {
+    if (k_new != nullptr && (int)blockIdx.y == store_split && g0 == 0) {  // block-uniform
+      store_token_bf16(pages, value_offset, key_sum_offset, query_sum_offset, layer, kv_heads, head_dim, group, token,
+                       q + (size_t)(token - chunk_start) * q_cols, k_new, v_new, kv_head);
+      __syncthreads();  // the stores are the block's before its loads
+    }
+  }
   int my_u = lane % U;  // this lane's score: key my_u of a run, head lane / U
 
   // This lane's pairs are lane * PAIRS + p; it loads dimensions [A, A + PAIRS) and [B, B + PAIRS).
@@ -337,12 +349,15 @@ __device__ void attend_decode(float* out, const float* q, int q_cols, int chunk_
       int layer, int kv_heads, int head_dim, int group, const int* items, const int* key_offsets,                  \
       const int* key_blocks, const int* key_positions, const int* query_shift, int block_size, int key_length,     \
       int period, const float* lo_cos, const float* lo_sin, const float* hi_cos, const float* hi_sin,              \
-      float rope_factor, int interleaved, float scale, int chunks_per_split, float* part_o, float* part_ml) {      \
+      float rope_factor, int interleaved, float scale, int chunks_per_split, float* part_o, float* part_ml,        \
+      const float* k_new, const float* v_new, long long key_sum_offset, long long query_sum_offset,              \
+      int store_split) {                                                                                           \
     PositionMap map{1, 0, period};                                                                                 \
     RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
     attend_decode<T, PAIRS, G>(out, q, q_cols, chunk_start, pages, value_offset, layer, kv_heads, head_dim, group, items, \
                          key_offsets, key_blocks, key_positions, query_shift, block_size, key_length, map, rope,   \
-                         scale, chunks_per_split, part_o, part_ml);                                                \
+                         scale, chunks_per_split, part_o, part_ml, k_new, v_new, key_sum_offset,                  \
+                         query_sum_offset, store_split);                                                           \
   }
 
 // _g4: GQA groups up to 4 (Llama-3, Mistral), in fewer registers; _g8 up to 8 (Llama-3-70B, Qwen2.5-7B), bf16

@@ -86,8 +86,17 @@ final class CudaAttention implements AutoCloseable {
     this.staging = staging;
   }
 
+  /**
+   * Runs a layer's attention. {@code store}, when not null, is the chunk's keys and values still to be
+   * stored: a dense plan's decode kernel on bf16 pages stores them in the block that reads them
+   * (kv_store.cuh), else they are stored first.
+   */
   void run(CudaActivations out, CudaActivations q, CudaKvCache cache, int layer, Rope ropeOfModel,
-      AttentionConfig config, AttentionStats stats) {
+      AttentionConfig config, AttentionStats stats, KvStore store) {
+    if (store != null && config.scheme() != AttentionConfig.Scheme.DENSE) {
+      store.launch(device); // before any ranking reads the cache
+      store = null;
+    }
     int start = cache.length(), chunk = q.rows(), d = cache.headDim, kvHeads = cache.kvHeads;
     int group = q.cols() / d / kvHeads;
     if (d > MAX_DIM || d % 2 != 0) {
@@ -244,6 +253,22 @@ final class CudaAttention implements AutoCloseable {
       return;
     }
 
+    // The decode kernel's block that reads the token's own key stores it (the token's place in the dense
+    // plan's list of keys gives the split).
+    int storeSplit = -1;
+    if (store != null && decode && element == CudaKvCache.Element.BF16) {
+      int e = plan.entry(0, 0), from = plan.keyOffsets()[e], blocks = plan.keyOffsets()[e + 1] - from;
+      int block = start / plan.blockSize();
+      for (int i = 0; i < blocks; i++) {
+        if (plan.keyBlocks()[from + i] == block) {
+          storeSplit = (i * plan.blockSize() + start % plan.blockSize()) / (chunksPerSplit * KEYS);
+        }
+      }
+    }
+    if (store != null && storeSplit < 0) {
+      store.launch(device);
+      store = null;
+    }
     long partO = 0, partMl = 0;
     if (splits > 1) {
       long rows = (long) splits * items * ROWS;
@@ -257,7 +282,8 @@ final class CudaAttention implements AutoCloseable {
           out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, d, group,
           itemsAt, offsetsAt, blocksAt, positionsAt, shiftAt, plan.blockSize(), plan.keyLength(), map.period(),
           tables.loCos(), tables.loSin(), tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(),
-          cache.interleavedRope ? 1 : 0, scale, chunksPerSplit, partO, partMl);
+          cache.interleavedRope ? 1 : 0, scale, chunksPerSplit, partO, partMl, store == null ? 0L : store.k(),
+          store == null ? 0L : store.v(), cache.keySumOffset, cache.querySumOffset, storeSplit);
     } else {
       boolean two = map.selfExtend();
       int dp = d + 1;

@@ -201,7 +201,15 @@ public final class CudaBackend implements Backend {
     }
     device.makeCurrent();
     operations++;
+    if (pendingStore != null) {
+      KvStore store = pendingStore;
+      pendingStore = null;
+      store.launch(device);
+    }
   }
+
+  /** A decode token's keys and values that {@link #storeKv} left to its layer's {@link #attention}, or null. */
+  private KvStore pendingStore;
 
   /**
    * Where the operation that just ran wrote its fp32 output also rounded to bf16 (in {@link #gemmInput}), so
@@ -679,31 +687,38 @@ public final class CudaBackend implements Backend {
       return;
     }
     cache.reserve(start + tokens);
-    int granules = (start + tokens - 1) / CudaKvCache.GRANULE - start / CudaKvCache.GRANULE + 1;
-    device.launch("kv_store_" + cache.element.suffix, granules, h, Math.min(d, 128), 0, cache.pageTable(),
-        cache.valueOffset, cache.keySumOffset, cache.querySumOffset, layer, h, d, group, start, tokens, qq.address(),
-        kk.address(), vv.address());
+    KvStore store = new KvStore(cache, layer, start, tokens, group, qq.address(), kk.address(), vv.address());
+    if (tokens == 1) {
+      pendingStore = store; // for the layer's attention (KvStore); any other operation launches it first
+    } else {
+      store.launch(device);
+    }
   }
 
   @Override
   public synchronized void attention(Activations out, Activations q, KvCache kvCache, int layer, Rope rope,
       AttentionConfig config, AttentionStats stats) {
+    KvStore store = pendingStore != null && pendingStore.cache() == kvCache && pendingStore.layer() == layer
+        ? pendingStore : null;
+    if (store != null) {
+      pendingStore = null; // this attention's, not enter()'s to launch
+    }
     enter();
     CudaActivations o = (CudaActivations) out, qq = (CudaActivations) q;
     CudaKvCache cache = (CudaKvCache) kvCache;
     check(o.rows() >= qq.rows() && o.cols() == qq.cols() && rope.headDim() == cache.headDim, "attention shapes");
-    attention.run(o, qq, cache, layer, rope, config, stats);
+    attention.run(o, qq, cache, layer, rope, config, stats, store);
   }
 
   /**
-   * Records the step as CUDA graphs and replays them, when nothing in it waits for the GPU: the last
-   * step's copies are in (the stream is idle once its logits were read), the upload rings have room for
-   * a step's plans, and no select-and-merge ranking must come back to the host
+   * Records the step as CUDA graphs and replays them, when nothing in it waits for the GPU: the upload
+   * rings have room for a step's plans, and no select-and-merge ranking must come back to the host
    * ({@link CudaAttention#capturable}). A step that does not qualify (one in 64 with key-bound
    * selection, when a block completes) runs kernel by kernel. Graphs spare the GPU the gaps between a
-   * step's ~300 kernels; the host still issues each one (recording costs about what launching does),
-   * so the step is recorded in segments that the GPU runs while the host records the next
-   * ({@link CudaDevice#beginStep}).
+   * step's ~300 kernels; the host still issues each one (recording costs about what launching does).
+   * A step recorded while the GPU still runs the one before (greedy generation queues it before reading
+   * the token) is one graph; otherwise it is recorded in segments that the GPU runs while the host
+   * records the next ({@link CudaDevice#beginStep}).
    */
   @Override
   public synchronized void decodeStep(KvCache kvCache, AttentionConfig config, Runnable step) {
@@ -731,6 +746,7 @@ public final class CudaBackend implements Backend {
     try {
       step.run();
     } catch (RuntimeException | Error e) {
+      pendingStore = null; // of the dropped step
       try {
         device.abandonStep();
       } catch (CudaException ended) {

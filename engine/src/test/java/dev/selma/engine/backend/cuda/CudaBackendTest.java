@@ -340,6 +340,48 @@ class CudaBackendTest {
     assertTrue(failures.isEmpty(), "beyond the bounds:\n" + failures);
   }
 
+  /**
+   * A dense decode step on bf16 pages stores its token's key and value in the decode kernel's block that
+   * reads them, and adds them to the block sums that select-and-merge ranks with (kv_store.cuh); the
+   * general kernel's steps launch kv_store.cu. A sequence that decodes densely and then under
+   * select-and-merge (mean selection, which ranks with those sums) chooses the same blocks in its first
+   * layer on both (whose keys and sums are computed alike to the bit), and gives the same logits within
+   * the bf16 bound of the kernels' other roundings.
+   */
+  @Test
+  void keysStoredByDenseDecodeStepsFeedALaterSelection() {
+    ModelConfig config = SPECIALISED_MODELS.getFirst();
+    LlamaWeights exact = RandomModel.weights(config, 11), weights = Bf16Twin.of(exact);
+    int[] tokens = Arrays.stream(TOKENS).map(t -> t % config.vocabSize()).toArray();
+    float bound = Math.max(BF16_TOLERANCE, 2 * worst(prefill(new Llama(config, exact, cpu), SPARSE, tokens, 64),
+        prefill(new Llama(config, weights, cpu), SPARSE, tokens, 64)));
+    float[][][] logits = new float[2][][];
+    AttentionStats[] stats = new AttentionStats[2];
+    try (CudaBackend general = CudaBackend.open(CudaOptions.defaults().withSpecialisedAttention(false))) {
+      Llama[] models = {new Llama(config, weights, bf16), new Llama(config, weights, general)};
+      for (int m = 0; m < 2; m++) {
+        try (Sequence s = models[m].newSequence(256, 64)) {
+          s.append(Arrays.copyOf(tokens, 40));
+          for (int t = 40; t < 130; t++) {
+            s.append(new int[] {tokens[t]});
+          }
+          s.attention(SPARSE);
+          logits[m] = new float[tokens.length - 130][];
+          for (int t = 130; t < tokens.length; t++) {
+            logits[m][t - 130] = s.append(new int[] {tokens[t]});
+          }
+          stats[m] = s.attentionStats();
+        }
+      }
+    }
+    int flip = firstLayerChoosingOtherBlocks(stats[1], stats[0]);
+    float worst = worst(logits[1], logits[0]);
+    System.out.printf(java.util.Locale.ROOT, "dense decode steps, then %s: %.2e (bound %.2e)%s%n", SPARSE, worst, bound,
+        flip < 0 ? "" : ", other blocks chosen from layer " + flip);
+    assertTrue(flip != 0, "the first layer chose other blocks");
+    assertTrue(flip > 0 || worst <= bound, worst + " > " + bound);
+  }
+
   private static void specialisedAgainstGeneral(CudaBackend fast, CudaBackend general, List<AttentionConfig> configs,
       StringBuilder failures) {
     for (ModelConfig config : SPECIALISED_MODELS) {
