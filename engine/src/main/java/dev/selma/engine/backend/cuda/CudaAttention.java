@@ -49,10 +49,11 @@ final class CudaAttention implements AutoCloseable {
   private DeviceBuffer partials, scratch, rotatedKeys;
 
   /**
-   * Decode tokens' own choices (selection QUERY) on their way to the host, per layer: the host plans
-   * such a token's attention without waiting for them, so they reach its statistics later.
+   * Decode tokens' own choices (selection QUERY) on their way to the host, per layer, in two slots used in
+   * turn: the host plans such a token's attention without waiting for them, so they reach its statistics
+   * later, and a step queued while the one before runs copies into the other slot.
    */
-  private final java.util.Map<Integer, Choices> choices = new java.util.HashMap<>();
+  private final java.util.Map<Integer, Choices[]> choices = new java.util.HashMap<>();
   /** Waits for the stream and hands every copied choice to its statistics, under the backend's lock. */
   private final Runnable settle;
 
@@ -60,7 +61,13 @@ final class CudaAttention implements AutoCloseable {
     jcuda.Pointer host;
     int capacity, count;
     AttentionStats stats;
+    /** The decode step that queued the copy ({@link #steps}). */
+    long step;
   }
+
+  /** Decode steps begun ({@link #stepBegins}), and an event after each of the last few ({@link #stepEnds}). */
+  private long steps;
+  private final jcuda.driver.CUevent[] stepEnds = new jcuda.driver.CUevent[4];
 
   /**
    * Prefill chunks' plans, per layer, whose choices group_plan_blocks wrote on the GPU: the plan's key
@@ -355,8 +362,12 @@ final class CudaAttention implements AutoCloseable {
    * run: choices queued for copies that never ran, and the cache's block summaries and rankings.
    */
   void forgetRecordedStep(CudaKvCache cache) {
-    for (Choices c : choices.values()) {
-      c.stats = null;
+    for (Choices[] slots : choices.values()) {
+      for (Choices c : slots) {
+        if (c.step == steps) {
+          c.stats = null;
+        }
+      }
     }
     cache.forgetSummaries();
   }
@@ -576,10 +587,13 @@ final class CudaAttention implements AutoCloseable {
    * src}) to the host, for {@code stats}; the layer's previous copy is handed over first.
    */
   private void sendChoices(int layer, AttentionStats stats, DeviceBuffer src, long offset, int count) {
-    Choices c = choices.computeIfAbsent(layer, l -> new Choices());
-    if (c.stats != null) {
+    Choices[] slots = choices.computeIfAbsent(layer, l -> new Choices[] {new Choices(), new Choices()});
+    Choices c = slots[(int) (steps & 1)];
+    if (c.stats != null && c.step == steps) { // a second copy in one step (not a decode step's)
       device.synchronize();
       deliverChoices();
+    } else if (c.stats != null) {
+      handOver(layer, c);
     }
     if (c.capacity < count) {
       if (c.host != null) {
@@ -591,7 +605,46 @@ final class CudaAttention implements AutoCloseable {
     device.copyToHost(c.host, src, offset, 4L * count);
     c.count = count;
     c.stats = stats;
+    c.step = steps;
     stats.deliverLater(settle);
+  }
+
+  /**
+   * A decode step begins: its choices' copies are its own. The copies of two steps ago, whose slots it
+   * reuses, are handed over now, before the step is recorded (waiting for that step if it still runs,
+   * which a generation, having read a later token, never does).
+   */
+  void stepBegins() {
+    steps++;
+    for (java.util.Map.Entry<Integer, Choices[]> e : choices.entrySet()) {
+      Choices c = e.getValue()[(int) (steps & 1)];
+      if (c.stats != null) {
+        handOver(e.getKey(), c);
+      }
+    }
+  }
+
+  /** Hands over a decode token's choices copied in an earlier step, once that step is done. */
+  private void handOver(int layer, Choices c) {
+    device.await(stepEnds[(int) (c.step % stepEnds.length)]);
+    deliver(layer, c);
+  }
+
+  /** The step's work is all queued: marks its end, which its choices' copies wait for. */
+  void stepEnds() {
+    int i = (int) (steps % stepEnds.length);
+    if (stepEnds[i] == null) {
+      stepEnds[i] = device.newEvent();
+    }
+    device.record(stepEnds[i]);
+  }
+
+  /** Hands a decode token's copied choices to their statistics. */
+  private static void deliver(int layer, Choices c) {
+    int[] blocks = new int[c.count];
+    c.host.getByteBuffer(0, 4L * c.count).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(blocks);
+    c.stats.recordChoices(layer, blocks);
+    c.stats = null;
   }
 
   /**
@@ -634,16 +687,6 @@ final class CudaAttention implements AutoCloseable {
     c.plan = null;
   }
 
-  /** Whether a decode token's choices were queued for the host and not handed to their statistics yet. */
-  boolean choicesUnread() {
-    for (Choices c : choices.values()) {
-      if (c.stats != null) {
-        return true;
-      }
-    }
-    return false;
-  }
-
   /** Hands the copied choices to their statistics; the stream has been synchronised since they were queued. */
   void deliverChoices() {
     for (java.util.Map.Entry<Integer, PlanChoices> e : planChoices.entrySet()) {
@@ -651,22 +694,27 @@ final class CudaAttention implements AutoCloseable {
         deliver(e.getKey(), e.getValue());
       }
     }
-    for (java.util.Map.Entry<Integer, Choices> e : choices.entrySet()) {
-      Choices c = e.getValue();
-      if (c.stats != null) {
-        int[] blocks = new int[c.count];
-        c.host.getByteBuffer(0, 4L * c.count).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(blocks);
-        c.stats.recordChoices(e.getKey(), blocks);
-        c.stats = null;
+    for (java.util.Map.Entry<Integer, Choices[]> e : choices.entrySet()) {
+      for (Choices c : e.getValue()) {
+        if (c.stats != null) {
+          deliver(e.getKey(), c);
+        }
       }
     }
   }
 
   @Override
   public void close() {
-    for (Choices c : choices.values()) {
-      if (c.host != null) {
-        device.freePinned(c.host);
+    for (Choices[] slots : choices.values()) {
+      for (Choices c : slots) {
+        if (c.host != null) {
+          device.freePinned(c.host);
+        }
+      }
+    }
+    for (jcuda.driver.CUevent e : stepEnds) {
+      if (e != null) {
+        device.destroy(e);
       }
     }
     for (PlanChoices c : planChoices.values()) {

@@ -724,16 +724,24 @@ public final class CudaBackend implements Backend {
   public synchronized void decodeStep(KvCache kvCache, AttentionConfig config, Runnable step) {
     enter();
     CudaKvCache cache = (CudaKvCache) kvCache;
+    attention.stepBegins();
+    try {
+      recordOrRun(cache, config, step);
+    } catch (RuntimeException | Error e) {
+      try {
+        attention.stepEnds(); // after whatever the failed step queued
+      } catch (RuntimeException ended) {
+        e.addSuppressed(ended);
+      }
+      throw e;
+    }
+    attention.stepEnds();
+  }
+
+  private void recordOrRun(CudaKvCache cache, AttentionConfig config, Runnable step) {
     if (!options.graphs() || CudaDevice.synchronous() || !attention.capturable(cache, config)) {
       step.run();
       return;
-    }
-    // The step before may still run (greedy generation queues the next step before reading the token):
-    // only a decode token's own choices, copied back for its statistics, are awaited first, as the
-    // recorded step will queue the next copy into the same memory.
-    if (attention.choicesUnread()) {
-      device.synchronize();
-      attention.deliverChoices();
     }
     // While the GPU still runs the step before (it chose this step's token), the step is recorded as one
     // segment: the GPU has work meanwhile, and each segment's start costs it a few µs.

@@ -570,6 +570,38 @@ class CudaBackendTest {
     }
   }
 
+  /**
+   * Decode steps that choose their blocks with their own query (selection QUERY) copy their choices back
+   * for the statistics; queued ahead, a step's copies go to the other of two slots while the step before
+   * runs. Greedy generation so (bf16, graphs) gives the tokens and the statistics of the same generation
+   * taken step by step (a temperature with top-k 1 chooses the same tokens, reading each before the
+   * next step).
+   */
+  @Test
+  void querySelectionStepsQueuedAheadCountTheirChoices() {
+    ModelConfig config = MODELS.get(2);
+    Llama model = new Llama(config, RandomModel.weights(config, 5), bf16);
+    AttentionConfig query = SPARSE.withSelection(AttentionConfig.Selection.QUERY);
+    GenerationRequest.Builder request = GenerationRequest.builder(Arrays.copyOf(TOKENS, 120)).maxNewTokens(60)
+        .attention(query);
+    int[][] tokens = new int[2][];
+    AttentionStats[] stats = new AttentionStats[2];
+    for (int m = 0; m < 2; m++) {
+      try (Sequence s = model.newSequence(256, 32)) {
+        GenerationRequest r = m == 0 ? request.build()
+            : request.sampling(dev.selma.engine.generate.SamplingParams.GREEDY.withTemperature(1).withTopK(1)).build();
+        tokens[m] = Generator.generate(s, r, null).tokens();
+        stats[m] = s.attentionStats();
+      }
+    }
+    assertArrayEquals(tokens[1], tokens[0]);
+    for (int layer = 0; layer < config.numLayers(); layer++) {
+      for (int block = 0; block < 256 / query.blockSize(); block++) {
+        assertEquals(stats[1].count(layer, block), stats[0].count(layer, block), "layer " + layer + " block " + block);
+      }
+    }
+  }
+
   private static int[] greedy(Llama model, AttentionConfig attention, int steps) {
     try (Sequence s = model.newSequence(256, 32)) {
       s.attention(attention);
