@@ -167,8 +167,15 @@ class GeneratorTest {
     }
   }
 
+  /** Also with steps queued ahead of reading their tokens (AHEAD). */
   @Test
   void cancellationFromAnotherThreadStopsTheGeneration() throws Exception {
+    for (Llama model : List.of(MODEL, AHEAD)) {
+      cancelledFromAnotherThread(model);
+    }
+  }
+
+  private static void cancelledFromAnotherThread(Llama model) throws Exception {
     CancellationToken cancel = new CancellationToken();
     CountDownLatch started = new CountDownLatch(1);
     AtomicInteger seen = new AtomicInteger();
@@ -185,8 +192,12 @@ class GeneratorTest {
       }
     };
     List<GenerationResult> result = new ArrayList<>();
-    Thread t = new Thread(() -> result.add(run(GenerationRequest.builder(PROMPT).maxNewTokens(100_000)
-        .listener(listener).cancellation(cancel).build())));
+    Thread t = new Thread(() -> {
+      try (Sequence s = model.newSequence(128, 4)) {
+        result.add(Generator.generate(s, GenerationRequest.builder(PROMPT).maxNewTokens(100_000).listener(listener)
+            .cancellation(cancel).build(), words()));
+      }
+    });
     t.start();
     started.await();
     cancel.cancel();

@@ -571,6 +571,42 @@ class CudaBackendTest {
   }
 
   /**
+   * Greedy generations queued ahead on one GPU from several threads at once (their choices share the
+   * backend's slots, their steps its stream) give each the tokens it gives alone.
+   */
+  @Test
+  void concurrentGreedyGenerationsGiveWhatEachGivesAlone() throws Exception {
+    ModelConfig config = MODELS.get(2);
+    Llama model = new Llama(config, RandomModel.weights(config, 5), bf16);
+    int threads = 4;
+    GenerationRequest[] requests = new GenerationRequest[threads];
+    int[][] alone = new int[threads][];
+    for (int i = 0; i < threads; i++) {
+      requests[i] = GenerationRequest.builder(Arrays.copyOfRange(TOKENS, 10 * i, 10 * i + 50)).maxNewTokens(40).build();
+      try (Sequence s = model.newSequence(256, 32)) {
+        alone[i] = Generator.generate(s, requests[i], null).tokens();
+      }
+    }
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+    try {
+      List<java.util.concurrent.Future<int[]>> together = new ArrayList<>();
+      for (int i = 0; i < threads; i++) {
+        GenerationRequest r = requests[i];
+        together.add(pool.submit(() -> {
+          try (Sequence s = model.newSequence(256, 32)) {
+            return Generator.generate(s, r, null).tokens();
+          }
+        }));
+      }
+      for (int i = 0; i < threads; i++) {
+        assertArrayEquals(alone[i], together.get(i).get(), "generation " + i);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /**
    * Decode steps that choose their blocks with their own query (selection QUERY) copy their choices back
    * for the statistics; queued ahead, a step's copies go to the other of two slots while the step before
    * runs. Greedy generation so (bf16, graphs) gives the tokens and the statistics of the same generation
