@@ -67,7 +67,6 @@ __device__ void store(const long long* pages, long long value_offset, long long 
   }
 }
 
-
 // store() of one token (a decode step's) into bf16 pages, in fewer instructions, for kernels that do it
 // beside their own work (attention_decode.cu's); not inlined where the compiler agrees (4 KB less fatbin).
 __device__ __noinline__ void store_token_bf16(const long long* pages, long long value_offset, long long key_sum_offset,

@@ -269,6 +269,7 @@ final class CudaAttention implements AutoCloseable {
       for (int i = 0; i < blocks; i++) {
         if (plan.keyBlocks()[from + i] == block) {
           storeSplit = (i * plan.blockSize() + start % plan.blockSize()) / (chunksPerSplit * KEYS);
+          break;
         }
       }
     }

@@ -175,12 +175,21 @@ final class Staging implements AutoCloseable {
 
   /**
    * Notes a copy just queued from the ring's {@code [at, at + bytes)}, with an event unless in a recorded
-   * step. Small copies after a small one share its entry, its event recorded again after them, so that a
-   * lap holds a bounded number of entries however many plans a prefill uploads.
+   * step. Small copies after a small one share its entry, its event recorded again after them, and
+   * recorded copies after a recorded one share its entry, so that a lap holds a bounded number of entries
+   * however many plans a prefill or a run of decode steps uploads.
    */
   private void queuedCopy(long at, long bytes) {
     if (device.recording()) {
-      queued.addLast(new RingCopy(at, at + bytes, lap, null));
+      // Recorded copies of a lap are one entry: a decode step no longer drains the stream, so a lap may
+      // hold thousands of steps' plans, and a recorded range only ever means "wait for the stream".
+      RingCopy last = queued.peekLast();
+      long start = at;
+      if (last != null && last.lap() == lap && last.done() == null) {
+        queued.pollLast();
+        start = last.start();
+      }
+      queued.addLast(new RingCopy(start, at + bytes, lap, null));
       return;
     }
     try {
