@@ -178,7 +178,8 @@ int main(int argc, char** argv) {
   std::mt19937 rng(7);
   // The first plan's chunk ends off a step and leaves its last items partial (13 tokens: a second
   // warpgroup of padding rows); it is checked item by item, the larger ones every 13th item.
-  std::vector<Plan> plans = {dense(100, 3981), dense(4096, 4096), dense(28672, 4096), select_merge(28672, 4096, rng),
+  std::vector<Plan> plans = {dense(100, 3981), dense(4096, 4096), dense(28672, 4096), dense(126976, 4096),
+                             select_merge(28672, 4096, rng),
                              select_merge(126976, 4096, rng), select_merge(1044480, 4096, rng)};
   const int max_len = 1048576;
 
@@ -220,19 +221,30 @@ int main(int argc, char** argv) {
   CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
   bool hopper = major == 9 && minor == 0;
-  int wg_smem = 2 * (WG_ROWS * D + 4 * WG_KEYS * D) + 4 * (2 * WG_KEYS + 2 * WG_ROWS) + 1024;
+  int wg_smem = 2 * (WG_ROWS * D + 2 * WG_STAGES * KEY_TILE * D) + 8 * 4 * WG_STAGES + 4 * WG_RING * (KEY_TILE + 1) +
+                8 * WG_ROWS + 1024;
   if (hopper) CHECK(cudaFuncSetAttribute(WG_KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, wg_smem));
 
   FILE* js = fopen(json, "w");
   fprintf(js, "[\n");
-  printf("| plan | start | queries | items | keys/entry | rope_keys ms | kernel | attention ms | TFLOP/s | max err |\n");
-  printf("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n");
+  printf("| plan | start | queries | items | keys/entry | kernel | rope_keys ms | attention ms | TFLOP/s | max err |\n");
+  printf("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
   for (size_t pi = 0; pi < plans.size(); pi++) {
     Plan& p = plans[pi];
     int *items = upload(p.items), *offsets = upload(p.offsets), *blocks = upload(p.blocks),
         *positions = upload(p.positions), *shift = upload(p.shift), *row_base = upload(p.row_base);
-    __nv_bfloat16* rotated;
+    // attention_tc.cu reads rows one after another and values from the pages; attention_wgmma.cu key
+    // tiles (each entry padded to whole tiles) and values beside them.
+    std::vector<int> tiled_base;
+    int tiled_rows = 0;
+    for (size_t e = 0; e + 1 < p.offsets.size(); e++) {
+      tiled_base.push_back(tiled_rows);
+      tiled_rows += ((p.offsets[e + 1] - p.offsets[e]) * BS + KEY_TILE - 1) / KEY_TILE * KEY_TILE;
+    }
+    int* row_base_tiled = upload(tiled_base);
+    __nv_bfloat16 *rotated, *tiles;
     CHECK(cudaMalloc(&rotated, (size_t)p.rows * D * 2));
+    CHECK(cudaMalloc(&tiles, (size_t)tiled_rows * D * 2 * 2));
     int nitems = (int)p.items.size() / ATT_ITEM_INTS, entries = (int)p.offsets.size() - 1, max_keys = 0;
     for (int e = 0; e < entries; e++) max_keys = std::max(max_keys, (p.offsets[e + 1] - p.offsets[e]) * BS);
     // Useful work: every (row, visible key) pair, a QK^T and a PV product of width D.
@@ -245,17 +257,19 @@ int main(int argc, char** argv) {
           pairs += GROUP * std::max(0, std::min(BS, std::min(t + 1, p.key_length) - first));
         }
     }
-    auto rope_launch = [&] {
-      rope_keys_bf16<<<dim3((max_keys + 63) / 64, entries), 256>>>(
-          rotated, nullptr, row_base, 0, pages, value_offset, 0, KVH, D, offsets, blocks, positions, BS, p.key_length,
-          0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED);
+    auto rope_launch = [&](bool tiled) {
+      int rows = tiled ? (max_keys + KEY_TILE - 1) / KEY_TILE * KEY_TILE : max_keys;
+      rope_keys_bf16<<<dim3((rows + 63) / 64, entries), 256>>>(
+          tiled ? tiles : rotated, tiled ? tiles + (size_t)tiled_rows * D : nullptr, tiled ? row_base_tiled : row_base,
+          0, pages, value_offset, 0, KVH, D, offsets, blocks, positions, BS, p.key_length, 0, rope.lo_cos,
+          rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED, tiled);
     };
     auto attention_launch = [&](bool wgmma) {
       if (wgmma)
         WG_KERNEL<<<nitems, WG_THREADS, wg_smem>>>(
             out, q, q_cols, p.start, pages, value_offset, 0, KVH, GROUP, items, 0, offsets, blocks, positions, shift,
-            BS, p.key_length, 0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED, scale, rotated,
-            nullptr, row_base);
+            BS, p.key_length, 0, rope.lo_cos, rope.lo_sin, rope.hi_cos, rope.hi_sin, 1.f, INTERLEAVED, scale, tiles,
+            tiles + (size_t)tiled_rows * D, row_base_tiled);
       else
         TC_KERNEL<<<nitems, TC_WARPS * 32, smem>>>(
             out, q, q_cols, p.start, pages, value_offset, 0, KVH, GROUP, items, 0, offsets, blocks, positions, shift,
@@ -278,7 +292,7 @@ int main(int argc, char** argv) {
       CHECK(cudaEventElapsedTime(&ms, e0, e1));
       return ms / reps;
     };
-    float rope_ms = time(rope_launch);
+    float rope_ms = time([&] { rope_launch(false); }), rope_tiled_ms = time([&] { rope_launch(true); });
     // Reference on every 13th item.
     int stride = p.key_length <= 8192 ? 1 : 13, sampled = (nitems + stride - 1) / stride;
     reference<<<dim3(sampled, TC_ROWS / 32), 1024>>>(ref, q, q_cols, p.start, pages, value_offset, items, offsets, blocks,
@@ -306,11 +320,12 @@ int main(int argc, char** argv) {
           }
       }
       double tflops = 4.0 * D * pairs / (att_ms * 1e-3) / 1e12, rel = err / mag;
-      printf("| %s | %d | %d | %d | %d | %.3f | %s | %.3f | %.1f | %.2e |\n", p.name.c_str(), p.start, p.chunk, nitems,
-             max_keys, rope_ms, kernel, att_ms, tflops, rel);
+      float r_ms = wgmma ? rope_tiled_ms : rope_ms;
+      printf("| %s | %d | %d | %d | %d | %s | %.3f | %.3f | %.1f | %.2e |\n", p.name.c_str(), p.start, p.chunk, nitems,
+             max_keys, kernel, r_ms, att_ms, tflops, rel);
       fprintf(js, "%s  {\"plan\": \"%s\", \"start\": %d, \"queries\": %d, \"kernel\": \"%s\", \"rope_keys_ms\": %.4f, "
                   "\"attention_ms\": %.4f, \"tflops\": %.2f, \"max_rel_err\": %.3e}",
-              pi || wgmma ? ",\n" : "", p.name.c_str(), p.start, p.chunk, kernel, rope_ms, att_ms, tflops, rel);
+              pi || wgmma ? ",\n" : "", p.name.c_str(), p.start, p.chunk, kernel, r_ms, att_ms, tflops, rel);
       if (!(rel <= 2e-2)) {
         fprintf(stderr, "%s, %s at %d: output differs from the reference by %.3e of its largest value\n", kernel,
                 p.name.c_str(), p.start, rel);
@@ -318,7 +333,7 @@ int main(int argc, char** argv) {
       }
     }
     cudaFree(items), cudaFree(offsets), cudaFree(blocks), cudaFree(positions), cudaFree(shift), cudaFree(row_base),
-        cudaFree(rotated);
+        cudaFree(rotated), cudaFree(tiles), cudaFree(row_base_tiled);
   }
   fprintf(js, "\n]\n");
   fclose(js);

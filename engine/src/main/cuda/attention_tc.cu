@@ -83,7 +83,7 @@ __device__ void attend_tc(float* out, const float* q, int q_cols, int chunk_star
   TcItem it = tc_item(items, first_item, kv_heads);
   int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   tc_load_queries<TC_ROWS, D>(it, q, q_cols, chunk_start, group, query_shift, map, rope, scale, qtok, qpos,
-                              smem_raw, padded);
+                              smem_raw, padded, tid, blockDim.x, [] { __syncthreads(); });
   __syncthreads();
   constexpr int MT = TC_MT, WR = 16 * MT;  // the warp's rows: WR from row warp * WR
   float o[MT][OT][4];

@@ -1,13 +1,16 @@
 // Rotates the keys that plan entries list to their plan positions (keys are cached before RoPE), once
-// per entry and chunk, into bf16 rows for attention_tc.cu, whose items share an entry's keys: row
-// row_base[e] + f holds the f-th key of entry e's list (zeros past the cache's length). From fp8 pages
-// it also writes the values, scaled to bf16, into the same rows of values_out: the tensor-core kernel
-// copies bf16 rows as they are. Block (x, y) rotates keys [64 x, 64 x + 64) of entry first_entry + y;
+// per entry and chunk, into bf16 rows for the tensor-core kernels, whose items share an entry's keys:
+// row row_base[e] + f holds the f-th key of entry e's list (zeros past the cache's length). It also
+// writes the values, as bf16 (fp8 pages' scaled), into the same rows of values_out where the kernel
+// asks for them: attention_tc.cu reads bf16 pages itself, attention_wgmma.cu copies whole tiles. Rows
+// are laid out one after another or (tiled) as swizzle.cuh's key tiles, each entry's list then padded
+// with zero rows to whole tiles. Block (x, y) rotates keys [64 x, 64 x + 64) of entry first_entry + y;
 // a thread takes four pairs of one key, so that its loads and stores are 4 or 8 bytes wide and the
 // plan lookup serves four pairs.
 #include "attention.cuh"
 #include "kv_layout.cuh"
 #include "rope.cuh"
+#include "swizzle.cuh"
 
 #define ROPE_KEYS_PER_BLOCK 64
 
@@ -22,11 +25,24 @@ __device__ __forceinline__ void load4(const fp8* row, int d, float (&x)[4]) {
 #pragma unroll
   for (int j = 0; j < 4; j++) x[j] = static_cast<float>(row[d + j]);
 }
-__device__ __forceinline__ void store4(__nv_bfloat16* row, int d, const float (&x)[4]) {
+__device__ __forceinline__ void store4(__nv_bfloat16* at, const float (&x)[4]) {
   __nv_bfloat162 a = __floats2bfloat162_rn(x[0], x[1]), b = __floats2bfloat162_rn(x[2], x[3]);
   uint2 u = {*reinterpret_cast<unsigned*>(&a), *reinterpret_cast<unsigned*>(&b)};
-  *reinterpret_cast<uint2*>(row + d) = u;
+  *reinterpret_cast<uint2*>(at) = u;
 }
+
+// Where row `row` of an output goes: rows one after another for attention_tc.cu, swizzle.cuh's key tiles
+// for attention_wgmma.cu. at(d) is element d's address (d a multiple of 4: four elements stay in one
+// 16-byte piece of a tile).
+struct RowOut {
+  __nv_bfloat16* base;
+  long long row;
+  int head_dim;
+  bool tiled;
+  __device__ __forceinline__ __nv_bfloat16* at(int d) const {
+    return tiled ? (__nv_bfloat16*)((char*)base + key_tile_byte(row, d, head_dim)) : base + row * head_dim + d;
+  }
+};
 
 // Pairs i .. i + 3 of a row: first[p] and second[p] are the dimensions pair i + p rotates together.
 template <typename T>
@@ -46,14 +62,14 @@ __device__ __forceinline__ void load_pairs(const T* row, int half, int i, bool i
   for (int p = 0; p < 4; p++) first[p] *= scale, second[p] *= scale;
 }
 
-__device__ __forceinline__ void store_pairs(__nv_bfloat16* row, int half, int i, bool interleaved,
+__device__ __forceinline__ void store_pairs(const RowOut& row, int half, int i, bool interleaved,
                                             const float (&first)[4], const float (&second)[4]) {
   if (interleaved) {
-    store4(row, 2 * i, {first[0], second[0], first[1], second[1]});
-    store4(row, 2 * i + 4, {first[2], second[2], first[3], second[3]});
+    store4(row.at(2 * i), {first[0], second[0], first[1], second[1]});
+    store4(row.at(2 * i + 4), {first[2], second[2], first[3], second[3]});
   } else {
-    store4(row, i, first);
-    store4(row, half + i, second);
+    store4(row.at(i), first);
+    store4(row.at(half + i), second);
   }
 }
 
@@ -61,14 +77,16 @@ template <typename T>
 __device__ void rope_keys(__nv_bfloat16* dst, __nv_bfloat16* values_out, const int* row_base, int first_entry,
                           const long long* pages, long long value_offset, int layer, int kv_heads, int head_dim,
                           const int* key_offsets, const int* key_blocks, const int* key_positions, int block_size,
-                          int key_length, PositionMap map, RopeTables rope) {
+                          int key_length, PositionMap map, RopeTables rope, bool tiled) {
   int e = first_entry + blockIdx.y, kv_head = e % kv_heads, half = head_dim / 2, quads = half / 4;
   int from = key_offsets[e], to = key_offsets[e + 1];
   long long total = (long long)(to - from) * block_size;
+  // A last tile's rows past the list are zeros: the kernel masks them, but its products still read them.
+  long long rows = tiled ? (total + KEY_TILE - 1) / KEY_TILE * KEY_TILE : total;
   for (int idx = threadIdx.x; idx < ROPE_KEYS_PER_BLOCK * quads; idx += blockDim.x) {
     long long f = (long long)blockIdx.x * ROPE_KEYS_PER_BLOCK + idx / quads;
     int i = idx % quads * 4;
-    if (f >= total) break;
+    if (f >= rows) break;
     int logical = 0;
     int t = plan_key(key_blocks, key_positions, from, total, block_size, key_length, f, &logical);
     float k0[4] = {0.f, 0.f, 0.f, 0.f}, k1[4] = {0.f, 0.f, 0.f, 0.f}, v0[4] = {0.f, 0.f, 0.f, 0.f},
@@ -97,9 +115,9 @@ __device__ void rope_keys(__nv_bfloat16* dst, __nv_bfloat16* values_out, const i
         load_pairs(vr.x, half, i, rope.interleaved, vr.scale, v0, v1);
       }
     }
-    __nv_bfloat16* row = dst + ((size_t)row_base[e] + f) * head_dim;
-    store_pairs(row, half, i, rope.interleaved, k0, k1);
-    if (values_out != nullptr) store_pairs(values_out + ((size_t)row_base[e] + f) * head_dim, half, i, rope.interleaved, v0, v1);
+    long long row = row_base[e] + f;
+    store_pairs(RowOut{dst, row, head_dim, tiled}, half, i, rope.interleaved, k0, k1);
+    if (values_out != nullptr) store_pairs(RowOut{values_out, row, head_dim, tiled}, half, i, rope.interleaved, v0, v1);
   }
 }
 
@@ -109,11 +127,11 @@ __device__ void rope_keys(__nv_bfloat16* dst, __nv_bfloat16* values_out, const i
                                   int kv_heads, int head_dim, const int* key_offsets, const int* key_blocks,       \
                                   const int* key_positions, int block_size, int key_length, int period,           \
                                   const float* lo_cos, const float* lo_sin, const float* hi_cos,                  \
-                                  const float* hi_sin, float rope_factor, int interleaved) {                      \
+                                  const float* hi_sin, float rope_factor, int interleaved, int tiled) {           \
     PositionMap map{1, 0, period};                                                                                 \
     RopeTables rope{lo_cos, lo_sin, hi_cos, hi_sin, rope_factor, interleaved};                                     \
     rope_keys<T>(dst, values_out, row_base, first_entry, pages, value_offset, layer, kv_heads, head_dim,           \
-                 key_offsets, key_blocks, key_positions, block_size, key_length, map, rope);                       \
+                 key_offsets, key_blocks, key_positions, block_size, key_length, map, rope, tiled != 0);           \
   }
 
 ROPE_KEYS_KERNEL(rope_keys_bf16, __nv_bfloat16)

@@ -1,7 +1,8 @@
 // What the tensor-core attention kernels (attention_tc.cu on mma.sync, attention_wgmma.cu on Hopper's
 // wgmma) share: a work item's rows and queries, the walk over its plan entry's keys a step at a time
-// with cp.async into shared memory, and packing probabilities into bf16 operands. Each kernel lays its
-// shared tiles out its own way and says where a row's element goes (`at`: a byte offset).
+// (attention_tc.cu's with cp.async into shared memory), and packing probabilities into bf16 operands.
+// Each kernel lays its shared tiles out its own way and says where a row's element goes (`at`: a byte
+// offset).
 #pragma once
 #include <climits>
 #include <cuda_bf16.h>
@@ -39,21 +40,22 @@ __device__ __forceinline__ TcItem tc_item(const int* items, int first_item, int 
 
 // The item's rows' tokens (qtok: -1 for a padding row, which sees no key) and query positions, then its
 // queries rotated to those positions and scaled by log2(e) / sqrt(d), so that scores come out of the
-// products ready for exp2, as bf16 at byte at(r, dimension) of qs. The caller adds the barrier.
-template <int ROWS, int D, typename At>
+// products ready for exp2, as bf16 at byte at(r, dimension) of qs. Thread tid of `threads` (at least
+// ROWS) does its share; sync() is their barrier. The caller adds the barrier after.
+template <int ROWS, int D, typename At, typename Sync>
 __device__ __forceinline__ void tc_load_queries(const TcItem& it, const float* q, int q_cols, int chunk_start,
                                                 int group, const int* query_shift, PositionMap map, RopeTables rope,
-                                                float scale, int* qtok, int* qpos, unsigned char* qs, At at) {
+                                                float scale, int* qtok, int* qpos, unsigned char* qs, At at, int tid,
+                                                int threads, Sync sync) {
   constexpr int HALF = D / 2;
-  int tid = threadIdx.x;
   if (tid < ROWS) {
     bool valid = tid < it.rows;
     qtok[tid] = valid ? it.t0 + tid / it.ng : -1;
     qpos[tid] = valid ? it.t0 + tid / it.ng + query_shift[it.e] : 0;
   }
-  __syncthreads();
+  sync();
   const float scale_log2 = scale * 1.4426950408889634f;
-  for (int idx = tid; idx < ROWS * HALF; idx += blockDim.x) {
+  for (int idx = tid; idx < ROWS * HALF; idx += threads) {
     int r = idx / HALF, i = idx % HALF;
     int a = rope_first(rope, HALF, i), b = rope_second(rope, HALF, i);
     float x0 = 0.f, x1 = 0.f;

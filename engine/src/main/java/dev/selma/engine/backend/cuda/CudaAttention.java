@@ -21,9 +21,10 @@ final class CudaAttention implements AutoCloseable {
   private static final int KEYS = 32, ROWS = 32, THREADS = 128, ITEM_INTS = 5, MAX_DIM = 256;
   // Shapes of attention_tc.cu.
   private static final int TC_ROWS = 128, TC_KEYS = 64, TC_THREADS = 128, TC_PAD = 8, TC_MIN_TOKENS = 16;
-  // attention_wgmma.cu: items and steps of the same size (its WG_ROWS and WG_KEYS), two warpgroups.
-  private static final int WG_ROWS = TC_ROWS, WG_KEYS = TC_KEYS, WG_THREADS = 256;
-  private static final int ROPE_KEYS_THREADS = 256;
+  // attention_wgmma.cu: items of the same size (its WG_ROWS), steps of a key tile (swizzle.cuh's
+  // KEY_TILE), WG_STAGES buffers of keys and of values, WG_RING slots of key tokens, three warpgroups.
+  private static final int WG_ROWS = TC_ROWS, KEY_TILE = 128, WG_STAGES = 2, WG_RING = 4, WG_THREADS = 384;
+  private static final int ROPE_KEYS_THREADS = 256, ROPE_KEYS_PER_BLOCK = 64;
   /**
    * Bytes of keys rotated once per plan entry (rope_keys.cu) that one launch of the tensor-core kernel
    * reads; a plan with more runs its entries in batches that fit (an entry larger than this is a batch
@@ -126,8 +127,9 @@ final class CudaAttention implements AutoCloseable {
     AttentionPlan.PositionMap map = plan.positionMap();
     CudaKvCache.Element element = cache.element;
     boolean specialised = element != CudaKvCache.Element.F32 && (d == 64 || d == 128) && !map.selfExtend();
-    // fp8 pages: rope_keys.cu also writes each entry's values, scaled to bf16, beside its rotated keys.
-    boolean scaledValues = element == CudaKvCache.Element.FP8;
+    // rope_keys.cu also writes each entry's values as bf16 beside its rotated keys: fp8 pages' scaled, and
+    // on Hopper always, as key tiles that attention_wgmma.cu copies whole.
+    boolean valueRows = element == CudaKvCache.Element.FP8 || hopper;
     boolean tensorCores = specialisedAllowed && specialised && chunk >= TC_MIN_TOKENS
         && tensorCoreSharedBytes(d) <= device.sharedMemoryOptIn();
     // attention_decode.cu: groups up to 4 for every specialised page, up to 8 for bf16 of width 128; a
@@ -177,15 +179,19 @@ final class CudaAttention implements AutoCloseable {
     splits = ceilDiv(chunks, chunksPerSplit);
 
     // Tensor cores: each entry's keys rotated once, row rowBase[e] + f of its batch's scratch for its
-    // f-th key. Work items were listed entry by entry, so a batch's items are consecutive.
+    // f-th key (on Hopper in key tiles, so an entry's rows are padded to whole tiles). Work items were
+    // listed entry by entry, so a batch's items are consecutive.
     int entries = plan.keyOffsets().length - 1;
     int[] rowBase = new int[tensorCores ? entries : 0];
     List<TensorCoreBatch> batches = new java.util.ArrayList<>();
     if (tensorCores) {
-      long capRows = Math.max(1, rotatedKeysBytes / (2L * d * (scaledValues ? 2 : 1)));
+      long capRows = Math.max(1, rotatedKeysBytes / (2L * d * (valueRows ? 2 : 1)));
       int first = 0, firstItem = 0, batchItems = 0, rows = 0, batchMaxKeys = 0;
       for (int e = 0; e < entries; e++) {
         int keys = (plan.keyOffsets()[e + 1] - plan.keyOffsets()[e]) * plan.blockSize();
+        if (hopper) {
+          keys = ceilDiv(keys, KEY_TILE) * KEY_TILE;
+        }
         if (e > first && (long) rows + keys > capRows) {
           batches.add(new TensorCoreBatch(first, e, firstItem, batchItems, rows, batchMaxKeys));
           first = e;
@@ -243,13 +249,15 @@ final class CudaAttention implements AutoCloseable {
           continue;
         }
         long rowBytes = 2L * b.rows() * d;
-        rotatedKeys = grow(rotatedKeys, rowBytes * (scaledValues ? 2 : 1), "keys rotated for tensor-core attention");
-        long rotated = rotatedKeys.address(), values = scaledValues ? rotated + rowBytes : 0;
-        device.launch("rope_keys_" + element.suffix, ceilDiv(b.maxKeys(), TC_KEYS), b.endEntry() - b.firstEntry(),
+        rotatedKeys = grow(rotatedKeys, rowBytes * (valueRows ? 2 : 1), "keys rotated for tensor-core attention");
+        long rotated = rotatedKeys.address(), values = valueRows ? rotated + rowBytes : 0;
+        device.launch("rope_keys_" + element.suffix, ceilDiv(b.maxKeys(), ROPE_KEYS_PER_BLOCK),
+            b.endEntry() - b.firstEntry(),
             ROPE_KEYS_THREADS, 0, rotated, values, rowBaseAt, b.firstEntry(), cache.pageTable(), cache.valueOffset, layer,
             kvHeads, d, offsetsAt, blocksAt,
             positionsAt, plan.blockSize(), plan.keyLength(), map.period(), tables.loCos(), tables.loSin(),
-            tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0);
+            tables.hiCos(), tables.hiSin(), ropeOfModel.attentionFactor(), cache.interleavedRope ? 1 : 0,
+            hopper ? 1 : 0);
         device.launch((hopper ? "attention_wgmma_bf16_d" : "attention_tc_bf16_d") + d, b.items(), 1,
             hopper ? WG_THREADS : TC_THREADS, tensorCoreSharedBytes(d),
             out.address(), q.address(), q.cols(), start, cache.pageTable(), cache.valueOffset, layer, kvHeads, group,
@@ -374,12 +382,14 @@ final class CudaAttention implements AutoCloseable {
   }
 
   /**
-   * Shared memory of the tensor-core kernel: bf16 queries, two buffers of keys and of values, then
-   * indices; attention_tc.cu pads each row, attention_wgmma.cu swizzles and aligns its tiles to 1,024 bytes.
+   * Shared memory of the tensor-core kernel: bf16 queries, buffers of keys and of values, then indices
+   * (attention_wgmma.cu: barriers and key-token slots too); attention_tc.cu pads each row,
+   * attention_wgmma.cu swizzles and aligns its tiles to 1,024 bytes.
    */
   private int tensorCoreSharedBytes(int d) {
     if (hopper) {
-      return 2 * (WG_ROWS * d + 4 * WG_KEYS * d) + 4 * (2 * WG_KEYS + 2 * WG_ROWS) + 1024;
+      return 2 * (WG_ROWS * d + 2 * WG_STAGES * KEY_TILE * d) + 8 * 4 * WG_STAGES + 4 * WG_RING * (KEY_TILE + 1)
+          + 4 * 2 * WG_ROWS + 1024;
     }
     int ld = d + TC_PAD;
     return 2 * (TC_ROWS * ld + 4 * TC_KEYS * ld) + 4 * (2 * TC_KEYS + 2 * TC_ROWS);
