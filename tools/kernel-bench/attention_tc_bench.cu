@@ -36,6 +36,9 @@
 #define CAT(a, b) CAT2(a, b)
 #define TC_KERNEL CAT(attention_tc_bf16_d, HEAD_DIM)
 #define WG_KERNEL CAT(attention_wgmma_bf16_d, HEAD_DIM)
+#ifndef ASCENDING_ITEMS
+#define ASCENDING_ITEMS 0
+#endif
 #ifndef BLOCK_SIZE
 #define BLOCK_SIZE 64  // -DBLOCK_SIZE=48: plan blocks that are not whole steps (a lookup per key)
 #endif
@@ -52,8 +55,10 @@ static void add_items(Plan& p) {
   int tokens_per_item = TC_ROWS / GROUP;
   for (size_t tile = 0; tile < p.tile_start.size(); tile++)
     for (int h = 0; h < KVH; h++)
-      for (int t = p.tile_start[tile]; t < p.tile_end[tile]; t += tokens_per_item) {
-        int e = (int)tile * KVH + h;
+      for (int i = 0, n = (p.tile_end[tile] - p.tile_start[tile] + tokens_per_item - 1) / tokens_per_item; i < n; i++) {
+        // As the engine lists them, an entry's last tokens (the most keys) first; -DASCENDING_ITEMS=1 as
+        // it did before session 13.
+        int t = p.tile_start[tile] + (ASCENDING_ITEMS ? i : n - 1 - i) * tokens_per_item, e = (int)tile * KVH + h;
         p.items.insert(p.items.end(), {e, t, std::min(tokens_per_item, p.tile_end[tile] - t), 0, GROUP});
       }
   int entries = (int)p.offsets.size() - 1;

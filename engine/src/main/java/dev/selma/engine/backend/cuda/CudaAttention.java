@@ -153,8 +153,12 @@ final class CudaAttention implements AutoCloseable {
     int[] work = new int[items * ITEM_INTS];
     int w = 0;
     for (int tile = 0; tile < plan.tiles(); tile++) {
+      int tileItems = ceilDiv(plan.tileEnd()[tile] - plan.tileStart()[tile], tokensPerItem);
       for (int h = 0; h < kvHeads; h++) {
-        for (int t = plan.tileStart()[tile]; t < plan.tileEnd()[tile]; t += tokensPerItem) {
+        for (int i = 0; i < tileItems; i++) {
+          // The tensor-core kernels run an item a block, in list order: an entry's last tokens, which see
+          // the most keys, first, so that a causal chunk's shortest items fill the last wave.
+          int t = plan.tileStart()[tile] + (tensorCores ? tileItems - 1 - i : i) * tokensPerItem;
           for (int g = 0; g < group; g += headsPerItem) {
             work[w++] = plan.entry(tile, h);
             work[w++] = t;
