@@ -74,7 +74,8 @@ __device__ __forceinline__ void tc_load_queries(const TcItem& it, const float* q
 
 // The keys of an item's plan entry, KEYS at a time (a step), in token order: keys from the rows that
 // rope_keys.cu rotated to the entry's positions (row f of krot for the entry's f-th key), values from
-// bf16 pages or, for fp8 pages, from the rows rope_keys.cu scaled to bf16 (vrows). THREADS threads copy.
+// bf16 pages or from the rows rope_keys.cu wrote as bf16 (vrows). THREADS threads copy (stage, for
+// attention_tc.cu; attention_wgmma.cu's producer copies whole key tiles from krot and vrows itself).
 template <int D, int KEYS, int THREADS>
 struct TcKeys {
   const int* key_blocks;
