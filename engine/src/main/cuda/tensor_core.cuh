@@ -16,7 +16,7 @@ __device__ __forceinline__ void copy16_async(void* dst, const void* src, bool va
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
 }
 
-// Waits until this thread's cp.async copies have landed. The kernels walk keys with two buffers and one
+// Waits until this thread's cp.async copies have landed. attention_tc.cu walks keys with two buffers and one
 // barrier a step: after this and the barrier, step c's keys, values and tokens are everyone's, and every
 // thread is past step c - 1, so stage(c + 1) may refill its buffer while step c is computed.
 __device__ __forceinline__ void copies_landed() { asm volatile("cp.async.wait_group 0;\n" ::); }
